@@ -1,0 +1,85 @@
+"""The result cache: one PNG per filter, named by a hash of what made it.
+
+Each entry is a single PNG whose text chunk records its key and the filter's
+final activation, so an entry is written with one atomic rename and checked
+with one read: a half-written or foreign file never passes as valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .imaging import decode_png, encode_png
+
+
+def cache_key(params: dict) -> str:
+    """Stable hash of everything that determines a filter's pixels."""
+    text = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    meta: dict
+
+    @property
+    def activation(self) -> float:
+        return self.meta["activation"]
+
+
+class Cache:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        return self.root / "filters" / key[:2] / f"{key}.png"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def get(self, key: str) -> Entry | None:
+        """The entry for `key`, or None when missing or not a whole, matching PNG."""
+        path = self.path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            _, meta = decode_png(data)
+        except ValueError:
+            return None
+        if meta.get("key") != key:
+            return None
+        return Entry(path, meta)
+
+    def put(self, key: str, pixels: np.ndarray, meta: dict) -> Entry:
+        meta = {**meta, "key": key}
+        path = self.path(key)
+        atomic_write(path, encode_png(pixels, meta))
+        return Entry(path, meta)
+
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,148 @@
+"""The `filter-atlas` command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from . import __version__
+from .build import Settings
+from .errors import AtlasError
+
+DEFAULT_CACHE = Path(".atlas-cache")
+DEFAULT_SITE = Path("site")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    # SIGTERM (CI cancelling, `kill`) stops a build like Ctrl-C does.
+    signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        return args.run(args) or 0
+    except AtlasError as exc:
+        print(f"filter-atlas: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            "filter-atlas: interrupted; every filter finished so far is cached, "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="filter-atlas",
+        description="Visualize every filter of a CNN and publish them as a static website.",
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    vis = sub.add_parser("visualize", help="the seed's visualize_filter: one filter, one PNG")
+    vis.add_argument("layer", help="conv layer name, e.g. block3_conv1")
+    vis.add_argument("--filter", type=int, default=None, help="filter index (default: random)")
+    vis.add_argument("--iters", type=int, default=50, help="gradient ascent steps (default: 50)")
+    vis.add_argument("--seed", type=int, default=0, help="seed of the random start image")
+    vis.add_argument("--out", type=Path, default=None, help="PNG to write (default: LAYER_N.png)")
+    add_model_options(vis)
+    vis.set_defaults(run=run_visualize)
+
+    bld = sub.add_parser("build", help="visualize filters into the cache")
+    bld.add_argument("--layers", help="comma-separated layer or block names (default: all)")
+    bld.add_argument("--filters", help="filter indices and ranges, e.g. 0-7,12 (default: all)")
+    bld.add_argument("--iters", type=int, default=Settings.iters, help="steps per filter (default: 50)")
+    bld.add_argument("--seed", type=int, default=Settings.seed, help="base seed (default: 0)")
+    bld.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default=Settings.precision,
+        help="arithmetic of the network; auto picks bfloat16 where the hardware has it "
+        "(default: %(default)s)",
+    )
+    add_model_options(bld)
+    add_dir_options(bld)
+    bld.add_argument("--quiet", action="store_true", help="no progress bars")
+    bld.set_defaults(run=run_build)
+
+    ren = sub.add_parser("render", help="render the last build as a static site")
+    add_model_options(ren)  # accepted for symmetry; render reads the build record
+    add_dir_options(ren)
+    ren.set_defaults(run=run_render)
+
+    wts = sub.add_parser(
+        "seeded-weights", help="write random VGG16 weights in Keras's file layout (for offline tests)"
+    )
+    wts.add_argument("out", type=Path, help="the .h5 file to write")
+    wts.add_argument("--seed", type=int, default=0)
+    wts.set_defaults(run=run_seeded_weights)
+    return top
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="vgg16", help="vgg16, or a path to a .keras model file")
+    p.add_argument(
+        "--weights", default=None,
+        help="weights .h5 file (default: $FILTER_ATLAS_WEIGHTS, the Keras cache, then download)",
+    )
+
+
+def add_dir_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="default: %(default)s")
+    p.add_argument("--site-dir", type=Path, default=DEFAULT_SITE, help="default: %(default)s")
+
+
+def run_visualize(args) -> None:
+    from .imaging import encode_png, to_uint8
+    from .model import load_model, model_source
+    from .seed_loop import visualize_filter
+
+    net = load_model(args.model, model_source(args.model, args.weights))
+    image, index, activation = visualize_filter(net, args.layer, args.filter, args.iters, args.seed)
+    out = args.out or Path(f"{args.layer}_{index}.png")
+    meta = {"layer": args.layer, "filter": index, "activation": activation}
+    write_user_file(out, encode_png(to_uint8(image), meta))
+    print(f"{args.layer}, {index}: final activation {activation:.4f}; wrote {out}")
+
+
+def run_build(args) -> None:
+    from .build import build
+
+    settings = Settings(
+        model=args.model, weights=args.weights, iters=args.iters,
+        seed=args.seed, precision=args.precision,
+    )
+    record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet)
+    count = sum(len(layer["entries"]) for layer in record["layers"])
+    print(f"{count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
+
+
+def run_render(args) -> None:
+    from .site import render
+
+    pages = render(args.cache_dir, args.site_dir)
+    print(f"site with {pages} pages in {args.site_dir}; open {args.site_dir / 'index.html'}")
+
+
+def run_seeded_weights(args) -> None:
+    from .model import save_seeded_weights
+
+    save_seeded_weights(args.out, args.seed)
+    print(f"wrote seeded random VGG16 weights to {args.out}")
+
+
+def write_user_file(path: Path, data: bytes) -> None:
+    from .cache import atomic_write
+
+    try:
+        atomic_write(path, data)
+    except OSError as exc:
+        raise AtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Loading the network and finding its conv layers.
+
+Weights are resolved the way a Keras user expects: an explicit file first
+(`--weights PATH` or FILTER_ATLAS_WEIGHTS), then the Keras cache
+(~/.keras/models/), then Keras's own download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import AtlasError
+from .tf_quiet import import_keras
+
+WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
+DEFAULT_MODEL = "vgg16"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model from keras.applications, headless, at a fixed input size."""
+
+    builder: str  # attribute of keras.applications
+    weights_file: str  # name of the no-top ImageNet file in the Keras cache
+    weights_md5: str
+    weights_url: str
+    input_size: int
+
+
+BUILTIN_MODELS = {
+    "vgg16": BuiltinModel(
+        builder="VGG16",
+        weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        weights_md5="6d6bbae143d832006294945121d1f1fc",
+        weights_url=(
+            "https://storage.googleapis.com/tensorflow/keras-applications/"
+            "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+        ),
+        input_size=96,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    name: str
+    block: str
+    filters: int
+
+
+def block_of(layer_name: str) -> str:
+    """Keras names layers `<block>_<kind><n>`; the prefix groups them."""
+    return layer_name.split("_", 1)[0]
+
+
+def is_model_file(model: str) -> bool:
+    return model.endswith((".keras", ".h5")) or os.sep in model
+
+
+def keras_cache_dir() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def resolve_weights(model: str, explicit: str | None = None) -> Path:
+    """The weights file to use for a built-in model, downloading as Keras would."""
+    spec = builtin_spec(model)
+    explicit = explicit or os.environ.get(WEIGHTS_ENV)
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise AtlasError(f"weights file not found: {path}")
+        return path
+    cached = keras_cache_dir() / spec.weights_file
+    if cached.is_file():
+        return cached
+    return download_weights(spec)
+
+
+def download_weights(spec: BuiltinModel) -> Path:
+    keras = import_keras()
+
+    try:
+        return Path(
+            keras.utils.get_file(
+                spec.weights_file,
+                spec.weights_url,
+                cache_subdir="models",
+                file_hash=spec.weights_md5,
+            )
+        )
+    except Exception as exc:  # Keras wraps network failures in plain Exceptions
+        raise AtlasError(
+            f"could not download {spec.weights_file} ({first_line(exc)}); "
+            f"download it yourself and pass --weights PATH, set {WEIGHTS_ENV}=PATH, "
+            f"or put it in {keras_cache_dir()}/"
+        ) from None
+
+
+def builtin_spec(model: str) -> BuiltinModel:
+    try:
+        return BUILTIN_MODELS[model]
+    except KeyError:
+        choices = ", ".join(sorted(BUILTIN_MODELS))
+        raise AtlasError(
+            f"unknown model {model!r}; choose one of: {choices}, or a path to a .keras file"
+        ) from None
+
+
+def model_source(model: str, weights: str | None) -> Path:
+    """The one file whose bytes determine the network: weights or a saved model."""
+    if is_model_file(model):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise AtlasError(f"model file not found: {path}")
+        return path
+    return resolve_weights(model, weights)
+
+
+def fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_model(model: str, source: Path):
+    """Build the Keras model `model` with the weights in `source`."""
+    keras = import_keras()
+
+    try:
+        if is_model_file(model):
+            return keras.models.load_model(source, compile=False)
+        spec = builtin_spec(model)
+        size = spec.input_size
+        builder = getattr(keras.applications, spec.builder)
+        return builder(include_top=False, weights=str(source), input_shape=(size, size, 3))
+    except AtlasError:
+        raise
+    except Exception as exc:  # h5py, Keras and ValueError all mean "not this file"
+        raise AtlasError(f"cannot load {model} from {source}: {first_line(exc)}") from None
+
+
+def conv_layers(keras_model) -> list[ConvLayer]:
+    """Every 2-D convolution in the model, in order, grouped by name prefix."""
+    keras = import_keras()
+
+    return [
+        ConvLayer(layer.name, block_of(layer.name), int(layer.filters))
+        for layer in keras_model.layers
+        if isinstance(layer, keras.layers.Conv2D)
+    ]
+
+
+def input_shape(keras_model) -> tuple[int, int, int]:
+    _, height, width, channels = keras_model.input_shape
+    return int(height), int(width), int(channels)
+
+
+def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -> Path:
+    """Write randomly initialised weights in the layout of Keras's ImageNet file.
+
+    For machines without the real file: the same loading code runs on it.
+    """
+    import h5py
+
+    keras = import_keras()
+    from keras.src.legacy.saving import legacy_h5_format
+
+    spec = builtin_spec(model)
+    keras.utils.set_random_seed(seed)
+    size = spec.input_size
+    net = getattr(keras.applications, spec.builder)(
+        include_top=False, weights=None, input_shape=(size, size, 3)
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, net)
+    os.replace(tmp, path)
+    return path
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -1,0 +1,58 @@
+"""Parsing the user's `--layers` and `--filters` selections."""
+
+from __future__ import annotations
+
+from .errors import AtlasError
+from .model import ConvLayer
+
+
+def parse_filters(spec: str | None) -> list[int] | None:
+    """'0-7,12' -> [0, 1, ..., 7, 12]; None means every filter."""
+    if spec is None:
+        return None
+    indices: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        try:
+            if "-" in part[1:]:  # a range; a leading "-" is a negative number
+                low, high = (int(x) for x in part.split("-", 1))
+                if low > high:
+                    raise ValueError
+                indices.update(range(low, high + 1))
+            else:
+                indices.add(int(part))
+        except ValueError:
+            raise AtlasError(
+                f"cannot parse --filters {spec!r}: expected indices and ranges like 0-7,12"
+            ) from None
+    negative = [i for i in indices if i < 0]
+    if negative:
+        raise AtlasError(f"filter index {min(negative)} is negative")
+    return sorted(indices)
+
+
+def select_layers(layers: list[ConvLayer], spec: str | None) -> list[ConvLayer]:
+    """Layers named in `spec` (layer or block names, comma-separated), in model order."""
+    if spec is None:
+        return list(layers)
+    wanted = [name.strip() for name in spec.split(",") if name.strip()]
+    if not wanted:
+        raise AtlasError(f"cannot parse --layers {spec!r}: expected names like block1_conv1,block3")
+    known = {layer.name for layer in layers} | {layer.block for layer in layers}
+    for name in wanted:
+        if name not in known:
+            choices = ", ".join(layer.name for layer in layers)
+            raise AtlasError(f"unknown layer {name!r}; conv layers are: {choices}")
+    return [l for l in layers if l.name in wanted or l.block in wanted]
+
+
+def select_filters(layers: list[ConvLayer], indices: list[int] | None) -> dict[str, list[int]]:
+    """Per layer, the requested filter indices that it has."""
+    if indices is None:
+        return {layer.name: list(range(layer.filters)) for layer in layers}
+    widest = max(layers, key=lambda layer: layer.filters)
+    if indices[-1] >= widest.filters:
+        raise AtlasError(
+            f"filter {indices[-1]} is out of range: {widest.name} has filters 0-{widest.filters - 1}"
+        )
+    return {layer.name: [i for i in indices if i < layer.filters] for layer in layers}
