@@ -9,11 +9,13 @@ ATLAS_ARGS ?=
 CACHE_DIR ?= .atlas-cache
 SITE_DIR ?= site
 PORT ?= 8000
+# Where `make publish` pushes the gh-pages branch.
+REMOTE ?= origin
 
 weights_option = $(if $(WEIGHTS),--weights $(WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
-.PHONY: atlas build render serve test bench publish seeded-weights venv clean
+.PHONY: atlas build render serve test publish seeded-weights venv clean
 
 atlas: build render
 
@@ -29,6 +31,19 @@ serve:
 
 test: venv
 	$(BIN)/python -m pytest
+
+# Commit the rendered site as the whole tree of branch gh-pages and push it,
+# without touching the working tree or the current branch.
+publish:
+	@test -f $(SITE_DIR)/index.html || { echo "make publish: no site in $(SITE_DIR)/; run make atlas first" >&2; exit 1; }
+	@index=$$(git rev-parse --git-dir)/gh-pages.index; rm -f $$index; \
+	GIT_INDEX_FILE=$$index git --work-tree=$(SITE_DIR) add --all --force . && \
+	tree=$$(GIT_INDEX_FILE=$$index git write-tree) && rm -f $$index && \
+	parent=$$(git rev-parse -q --verify refs/heads/gh-pages || true) && \
+	commit=$$(git commit-tree $$tree $${parent:+-p $$parent} -m "Publish filter atlas") && \
+	git update-ref refs/heads/gh-pages $$commit && \
+	git push $(REMOTE) gh-pages && \
+	echo "Pushed $(SITE_DIR)/ to branch gh-pages of $(REMOTE)"
 
 # Random VGG16 weights in Keras's file layout, for machines without the ImageNet file.
 seeded-weights: venv

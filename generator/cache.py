@@ -47,18 +47,20 @@ class Cache:
 
     def get(self, key: str) -> Entry | None:
         """The entry for `key`, or None when missing or not a whole, matching PNG."""
+        found = self.read(key)
+        return found[1] if found else None
+
+    def read(self, key: str) -> tuple[bytes, Entry] | None:
+        """The entry's PNG bytes and entry, checked to decode whole and carry `key`."""
         path = self.path(key)
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        try:
             _, meta = decode_png(data)
-        except ValueError:
+        except (OSError, ValueError):
             return None
         if meta.get("key") != key:
             return None
-        return Entry(path, meta)
+        return data, Entry(path, meta)
 
     def put(self, key: str, pixels: np.ndarray, meta: dict) -> Entry:
         meta = {**meta, "key": key}

@@ -1,0 +1,227 @@
+"""The whole pipeline on a tiny model: build, cache, resume, render, browse."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+
+from generator.engine import LayerEngine
+from generator.imaging import decode_png
+from tests.conftest import run_cli
+
+
+def build_args(model, tmp_path, *extra):
+    return ["build", "--model", model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 5, *extra]
+
+
+def cached_pngs(cache_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((cache_dir / "filters").rglob("*.png"))}
+
+
+def test_build_caches_every_filter_and_render_links_resolve(atlas, tiny_model, tmp_path):
+    code, out, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 0, err
+    assert "15 filters of 3 layers" in out
+    assert len(cached_pngs(tmp_path / "cache")) == 4 + 5 + 6
+
+    code, out, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    assert code == 0, err
+    site = tmp_path / "site"
+    pages = sorted(site.rglob("*.html"))
+    # index, 2 blocks, 3 layers, 15 filters
+    assert len(pages) == 1 + 2 + 3 + 15
+    broken = broken_links(site)
+    assert broken == []
+    filter_page = (site / "filters" / "block1_conv2" / "3.html").read_text()
+    assert 'rel="prev" href="../../filters/block1_conv2/2.html"' in filter_page
+    assert 'rel="next" href="../../filters/block1_conv2/4.html"' in filter_page
+    assert 'rel="up" href="../../layers/block1_conv2.html"' in filter_page
+    layer_page = (site / "layers" / "block2_conv1.html").read_text()
+    assert layer_page.count('class="thumb"') == 6
+
+
+def test_images_are_named_by_content_and_carry_activation(atlas, tiny_model, tmp_path):
+    atlas(*build_args(tiny_model, tmp_path))
+    atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    images = sorted((tmp_path / "site" / "img").glob("*.png"))
+    assert len(images) == 15
+    import hashlib
+
+    for path in images:
+        assert path.stem == hashlib.sha256(path.read_bytes()).hexdigest()[:20]
+        pixels, meta = decode_png(path.read_bytes())
+        assert pixels.shape == (16, 16, 3) and pixels.dtype == np.uint8
+        assert pixels.min() == 0 and pixels.max() == 255  # min-max scaled, as the seed plots
+        entry = next(
+            e for layer in record["layers"] if layer["name"] == meta["layer"]
+            for e in layer["entries"] if e["index"] == meta["filter"]
+        )
+        assert entry["activation"] == pytest.approx(meta["activation"])
+
+
+def test_second_build_is_all_cache_hits(atlas, tiny_model, tmp_path, monkeypatch):
+    atlas(*build_args(tiny_model, tmp_path))
+    before = cached_pngs(tmp_path / "cache")
+
+    def no_compute(*args, **kwargs):
+        raise AssertionError("a cache hit must compute nothing")
+
+    monkeypatch.setattr(LayerEngine, "run", no_compute)
+    code, _, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 0, err
+    assert cached_pngs(tmp_path / "cache") == before
+
+
+def test_changed_settings_miss_the_cache(atlas, tiny_model, tmp_path):
+    atlas(*build_args(tiny_model, tmp_path, "--layers", "block1_conv1"))
+    first = cached_pngs(tmp_path / "cache")
+    atlas(*build_args(tiny_model, tmp_path, "--layers", "block1_conv1", "--seed", "7"))
+    both = cached_pngs(tmp_path / "cache")
+    assert len(first) == 4 and len(both) == 8
+    assert set(first) < set(both)
+
+
+def test_selection_of_layers_blocks_and_filters(atlas, tiny_model, tmp_path):
+    code, out, _ = atlas(*build_args(tiny_model, tmp_path, "--layers", "block1", "--filters", "0-1,4"))
+    assert code == 0
+    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    chosen = {layer["name"]: [e["index"] for e in layer["entries"]] for layer in record["layers"]}
+    # block1_conv1 has only 4 filters, so index 4 applies to block1_conv2 alone
+    assert chosen == {"block1_conv1": [0, 1], "block1_conv2": [0, 1, 4]}
+
+
+def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model, tmp_path, monkeypatch):
+    reference = tmp_path / "reference"
+    atlas("build", "--model", tiny_model, "--cache-dir", reference, "--quiet", "--iters", 5)
+
+    calls = []
+    real_run = LayerEngine.run
+
+    def interrupt_on_second_layer(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(LayerEngine, "run", interrupt_on_second_layer)
+    code, _, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 130
+    assert "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert len(cached_pngs(tmp_path / "cache")) == 4  # the first layer survived
+
+    monkeypatch.setattr(LayerEngine, "run", real_run)
+    code, _, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 0, err
+    assert cached_pngs(tmp_path / "cache") == cached_pngs(reference)
+
+
+def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
+    cache = tmp_path / "cache"
+    args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000]
+    proc = run_cli(*args)
+    deadline = time.monotonic() + 120
+    while not list(cache.glob("filters/*/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    kept = cached_pngs(cache)
+    assert 1 <= len(kept) < 15
+    assert not list(cache.rglob("*.tmp"))  # no half-written entry left behind
+    for data in kept.values():
+        decode_png(data)  # every kept entry is a whole, valid PNG
+
+
+def test_corrupt_cache_entry_is_reported_and_recomputed(atlas, tiny_model, tmp_path):
+    atlas(*build_args(tiny_model, tmp_path))
+    before = cached_pngs(tmp_path / "cache")
+    victim = sorted((tmp_path / "cache" / "filters").rglob("*.png"))[3]
+    victim.write_bytes(victim.read_bytes()[:100])
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--iters", 5)
+    assert code == 0, err
+    assert "corrupt" in out + err
+    assert cached_pngs(tmp_path / "cache") == before
+
+
+def test_rerender_of_unchanged_atlas_rewrites_nothing(atlas, tiny_model, tmp_path):
+    atlas(*build_args(tiny_model, tmp_path))
+    site_args = ("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    atlas(*site_args)
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "site").rglob("*") if p.is_file()}
+    atlas(*site_args)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "site").rglob("*") if p.is_file()} == stamps
+
+
+def test_render_removes_pages_of_filters_no_longer_built(atlas, tiny_model, tmp_path):
+    site_args = ("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    atlas(*build_args(tiny_model, tmp_path))
+    atlas(*site_args)
+    atlas(*build_args(tiny_model, tmp_path, "--layers", "block2_conv1"))
+    atlas(*site_args)
+    assert not (tmp_path / "site" / "layers" / "block1_conv1.html").exists()
+    assert len(list((tmp_path / "site" / "img").glob("*.png"))) == 6
+    assert broken_links(tmp_path / "site") == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--layers", "block9_conv1"], "unknown layer 'block9_conv1'; conv layers are: block1_conv1"),
+        (["--layers", "block1_pool"], "unknown layer 'block1_pool'"),
+        (["--filters", "6"], "filter 6 is out of range: block2_conv1 has filters 0-5"),
+        (["--filters", "2-x"], "cannot parse --filters '2-x'"),
+        (["--filters", "-3"], "filter index -3 is negative"),
+        (["--iters", "0"], "--iters must be at least 1"),
+    ],
+)
+def test_bad_build_input_gets_one_line_error(atlas, tiny_model, tmp_path, args, message):
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", *args)
+    assert code == 1
+    assert err.startswith("filter-atlas: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_render_without_a_build_says_what_to_do(atlas, tmp_path):
+    code, _, err = atlas("render", "--cache-dir", tmp_path / "none", "--site-dir", tmp_path / "site")
+    assert code == 1 and "run `filter-atlas build` first" in err
+
+
+def test_missing_model_file(atlas, tmp_path):
+    code, _, err = atlas("build", "--model", tmp_path / "nope.keras", "--cache-dir", tmp_path / "c")
+    assert code == 1 and "model file not found" in err
+
+
+class LinkCollector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.targets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.targets.append(value)
+
+
+def broken_links(site: Path) -> list[str]:
+    """Every href/src of every page that does not resolve to a file in the site."""
+    broken = []
+    for page in site.rglob("*.html"):
+        collector = LinkCollector()
+        collector.feed(page.read_text())
+        for target in collector.targets:
+            parts = urlsplit(target)
+            assert not parts.scheme and not parts.netloc, f"{page}: external link {target}"
+            assert not target.startswith("/"), f"{page}: absolute link {target}"
+            resolved = (page.parent / parts.path).resolve()
+            if not resolved.is_file() or site.resolve() not in resolved.parents:
+                broken.append(f"{page.relative_to(site)} -> {target}")
+    return broken
