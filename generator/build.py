@@ -47,6 +47,7 @@ class Network:
     name: str
     source: Path
     sha256: str
+    weights_note: str
     description: dict
     keras_model: object | None = None
 
@@ -63,9 +64,10 @@ class Network:
 def open_network(settings: Settings, cache: Cache) -> Network:
     """Identify the network by its file's hash; describe it from the cache if we can."""
     source = models.model_source(settings.model, settings.weights)
-    sha = models.fingerprint(source)
+    sha, md5 = models.file_digests(source)
     desc_path = cache.root / "models" / f"{sha[:24]}.json"
-    net = Network(settings.model, source, sha, {})
+    note = models.describe_weights(settings.model, source, md5)
+    net = Network(settings.model, source, sha, note, {})
     try:
         net.description = json.loads(desc_path.read_text())
     except (FileNotFoundError, ValueError):
@@ -189,6 +191,7 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
     return {
         "model": net.name if not models.is_model_file(net.name) else Path(net.name).stem,
         "network_sha256": net.sha256,
+        "weights": net.weights_note,
         "source": str(net.source),
         "input_shape": net.description["input_shape"],
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},

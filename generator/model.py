@@ -119,12 +119,23 @@ def model_source(model: str, weights: str | None) -> Path:
     return resolve_weights(model, weights)
 
 
-def fingerprint(path: Path) -> str:
-    digest = hashlib.sha256()
+def file_digests(path: Path) -> tuple[str, str]:
+    """SHA-256 (the cache's fingerprint) and MD5 (what Keras publishes) of a file."""
+    sha, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            sha.update(chunk)
+            md5.update(chunk)
+    return sha.hexdigest(), md5.hexdigest()
+
+
+def describe_weights(model: str, source: Path, md5: str) -> str:
+    """Which weights a picture came from, in words: random weights show no real features."""
+    if is_model_file(model):
+        return f"model file {source.name}"
+    if md5 == builtin_spec(model).weights_md5:
+        return "ImageNet weights"
+    return f"weights file {source.name}, not Keras's ImageNet file"
 
 
 def load_model(model: str, source: Path):
