@@ -13,9 +13,13 @@ PORT ?= 8000
 REMOTE ?= origin
 
 weights_option = $(if $(WEIGHTS),--weights $(WEIGHTS))
+# Benchmarks use WEIGHTS, else the real ImageNet file beside the checkout, else seeded random ones.
+REAL_WEIGHTS := ../shared/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
+BENCH_WEIGHTS ?= $(or $(WEIGHTS),$(wildcard $(REAL_WEIGHTS)),$(SEEDED_WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
-.PHONY: atlas build render serve test publish seeded-weights venv clean
+.PHONY: atlas build render serve test bench publish seeded-weights venv clean
 
 atlas: build render
 
@@ -45,9 +49,15 @@ publish:
 	git push $(REMOTE) gh-pages && \
 	echo "Pushed $(SITE_DIR)/ to branch gh-pages of $(REMOTE)"
 
+# The seed's loop against the engine, side by side; writes bench.json.
+bench: venv $(BENCH_WEIGHTS)
+	$(BIN)/python -m generator.bench --weights $(BENCH_WEIGHTS)
+
 # Random VGG16 weights in Keras's file layout, for machines without the ImageNet file.
-seeded-weights: venv
-	$(BIN)/filter-atlas seeded-weights weights/vgg16-seeded-0.h5 --seed 0
+seeded-weights: $(SEEDED_WEIGHTS)
+
+$(SEEDED_WEIGHTS): | venv
+	$(BIN)/filter-atlas seeded-weights $@ --seed 0
 
 venv: $(BIN)/filter-atlas
 

@@ -18,8 +18,9 @@ from .seed_loop import STEP_SIZE, get_submodel
 from .tf_quiet import import_keras
 
 PRECISIONS = ("float32", "bfloat16")
-# Memory the activations of one batch may take, forward and backward together.
-DEFAULT_BATCH_BYTES = 2 << 30
+# Memory the activations of one batch may take, forward and backward together:
+# at most this, and at most a quarter of what the machine has free.
+MAX_BATCH_BYTES = 2 << 30
 MAX_BATCH = 64
 
 
@@ -48,9 +49,20 @@ def gpu_has_bf16() -> bool:
     return False
 
 
-def batch_size_for(submodel, budget_bytes: int = DEFAULT_BATCH_BYTES) -> int:
+def memory_budget() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return min(MAX_BATCH_BYTES, int(line.split()[1]) * 1024 // 4)
+    except OSError:
+        pass
+    return MAX_BATCH_BYTES
+
+
+def batch_size_for(submodel, budget_bytes: int | None = None) -> int:
     """As many images as fit the budget, counting every layer's output ~3 times
     (kept for the backward pass, its gradient, and a temporary)."""
+    budget_bytes = memory_budget() if budget_bytes is None else budget_bytes
     floats = 0
     for layer in submodel.layers:
         shape = layer.output.shape[1:]

@@ -1,0 +1,223 @@
+"""`make bench`: the seed's loop and the batched engine, side by side in one process.
+
+On the same filters (8 from the last conv layer of every block by default),
+same seeds and steps, it times the seed's eager loop one filter at a time and
+the engine one batch per layer, counts the FLOPs the engine performs, measures
+this machine's convolution peak on the spot, and compares bfloat16 pictures
+with float32 ones. Prints a table and writes bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .build import Settings
+from .imaging import filter_seed, start_image, to_uint8
+from .model import conv_layers, load_model, model_source
+from .tf_quiet import import_keras
+
+
+def conv_flops_per_step(submodel) -> float:
+    """FLOPs of one ascent step: the forward pass plus the gradient with respect
+    to the input, which costs a convolution of the same size per layer."""
+    keras = import_keras()
+    forward = 0.0
+    for layer in submodel.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            kh, kw, cin, _ = layer.kernel.shape
+            forward += 2.0 * h * w * kh * kw * cin * cout
+    return 2.0 * forward
+
+
+def time_seed_loop(net, layer, filters, iters, seed) -> tuple[float, dict]:
+    from .seed_loop import visualize_filter
+
+    visualize_filter(net, layer, filters[0], iters=1, seed=seed, log=None)  # warm up
+    results = {}
+    start = time.perf_counter()
+    for f in filters:
+        image, _, activation = visualize_filter(net, layer, f, iters=iters, seed=seed, log=None)
+        results[f] = (image, activation)
+    return time.perf_counter() - start, results
+
+
+def time_engine(engine, layer, filters, iters, seed, shape) -> tuple[float, np.ndarray, np.ndarray]:
+    starts = np.stack([start_image(filter_seed(seed, layer, f), shape) for f in filters])
+    engine.run(starts, filters, 1)  # trace and compile outside the timing
+    start = time.perf_counter()
+    images, activations = engine.run(starts, filters, iters)
+    return time.perf_counter() - start, images, activations
+
+
+def measure_conv_peak(precision: str, repeats: int = 5) -> float:
+    """GFLOP/s of a large 3x3 convolution (VGG's block3 shape), best of `repeats`."""
+    import_keras()
+    import tensorflow as tf
+
+    dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+    x = tf.cast(tf.random.uniform((64, 24, 24, 256)), dtype)
+    k = tf.cast(tf.random.uniform((3, 3, 256, 256)), dtype)
+    conv = tf.function(lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"))
+    conv(x, k).numpy()
+    best = min(timed(lambda: conv(x, k).numpy()) for _ in range(repeats))
+    flops = 2.0 * 64 * 24 * 24 * 3 * 3 * 256 * 256
+    return flops / best / 1e9
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def relative_change(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), 1e-12)
+
+
+def run(args) -> dict:
+    from .engine import LayerEngine, default_precision
+
+    precision = default_precision() if args.precision == "auto" else args.precision
+    net = load_model(args.model, model_source(args.model, args.weights))
+    shape = tuple(net.input_shape[1:])
+    layers = {layer.block: layer for layer in conv_layers(net)}.values()  # last of each block
+    filters = list(range(args.filters))
+    rows, side_by_side = [], []
+    for layer in layers:
+        seed_s, seed_results = time_seed_loop(net, layer.name, filters, args.iters, args.seed)
+        engine = LayerEngine(net, layer.name, precision)
+        engine_s, images, acts = time_engine(engine, layer.name, filters, args.iters, args.seed, shape)
+        full = list(range(min(engine.batch_size, layer.filters)))
+        full_s, _, _ = time_engine(engine, layer.name, full, args.iters, args.seed, shape)
+        flops = conv_flops_per_step(engine.submodel) * args.iters
+        row = {
+            "layer": layer.name,
+            "filters": len(filters),
+            "seed_s_per_filter": seed_s / len(filters),
+            "engine_s_per_filter": engine_s / len(filters),
+            "engine_full_batch": len(full),
+            "engine_full_batch_s_per_filter": full_s / len(full),
+            "gflop_per_filter": flops / 1e9,
+            "activation_change_vs_seed": [
+                relative_change(seed_results[f][1], float(a)) for f, a in zip(filters, acts)
+            ],
+        }
+        if precision != "float32":
+            _, f32_images, f32_acts = time_engine(
+                LayerEngine(net, layer.name, "float32"), layer.name, filters, args.iters, args.seed, shape
+            )
+            row["bf16_activation_change_vs_float32"] = [
+                relative_change(float(a32), float(a)) for a32, a in zip(f32_acts, acts)
+            ]
+            side_by_side.append((layer.name, [seed_results[f][0] for f in filters[:4]], f32_images[:4], images[:4]))
+        rows.append(row)
+        print(f"{layer.name}: seed {row['seed_s_per_filter']:.3f} s/filter, engine "
+              f"{row['engine_s_per_filter']:.3f} s/filter ({len(filters)} at once), "
+              f"{row['engine_full_batch_s_per_filter']:.3f} s/filter ({len(full)} at once)", flush=True)
+
+    report = summarize(rows, net, precision, args)
+    if side_by_side:
+        write_contact_sheet(side_by_side, Path(args.sheet))
+        report["precision_sheet"] = args.sheet
+    return report
+
+
+def summarize(rows, net, precision, args) -> dict:
+    seed_time = sum(r["seed_s_per_filter"] * r["filters"] for r in rows)
+    engine_time = sum(r["engine_s_per_filter"] * r["filters"] for r in rows)
+    count = sum(r["filters"] for r in rows)
+    sample_flops = sum(r["gflop_per_filter"] * r["filters"] for r in rows)
+    full_rate = {r["layer"]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
+    report = {
+        "precision": precision,
+        "iters": args.iters,
+        "sample": {r["layer"]: r["filters"] for r in rows},
+        "seed_filters_per_s": count / seed_time,
+        "engine_filters_per_s": count / engine_time,
+        "speedup": seed_time / engine_time,
+        "engine_gflops": sample_flops / engine_time,
+        "engine_full_batch_gflops": statistics.median(full_rate.values()),
+        "peak_conv_gflops": measure_conv_peak(precision),
+        "peak_conv_gflops_float32": measure_conv_peak("float32") if precision != "float32" else None,
+        "full_atlas_estimate_s": estimate_full_atlas(net, rows, args.iters),
+        "median_activation_change_vs_seed": statistics.median(
+            c for r in rows for c in r["activation_change_vs_seed"]
+        ),
+        "layers": rows,
+    }
+    if precision != "float32":
+        changes = [c for r in rows for c in r["bf16_activation_change_vs_float32"]]
+        report["bf16_vs_float32_activation_change"] = {
+            "median": statistics.median(changes), "max": max(changes),
+        }
+    report["peak_rss_mb"] = peak_rss_mb()
+    return report
+
+
+def estimate_full_atlas(net, rows, iters) -> float:
+    """Seconds for every filter: each layer's FLOPs at the full-batch rate of the
+    sampled layer of its block."""
+    from .seed_loop import get_submodel
+
+    rate = {r["layer"].split("_")[0]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
+    total = 0.0
+    for layer in conv_layers(net):
+        gflop = conv_flops_per_step(get_submodel(net, layer.name)) * iters / 1e9
+        total += layer.filters * gflop / rate[layer.block]
+    return total
+
+
+def write_contact_sheet(side_by_side, path: Path) -> None:
+    """Rows: layers and filters; columns: seed loop (float32) | engine float32 | engine bfloat16."""
+    from PIL import Image
+
+    tiles = []
+    for _, seed_imgs, f32_imgs, bf16_imgs in side_by_side:
+        for a, b, c in zip(seed_imgs, f32_imgs, bf16_imgs):
+            tiles.append(np.concatenate([to_uint8(a), pad(), to_uint8(b), pad(), to_uint8(c)], axis=1))
+    Image.fromarray(np.concatenate(tiles, axis=0)).save(path)
+
+
+def pad(width: int = 4, height: int = 96) -> np.ndarray:
+    return np.full((height, width, 3), 255, np.uint8)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m generator.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="vgg16")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--filters", type=int, default=8, help="filters per sampled layer (default: 8)")
+    p.add_argument("--iters", type=int, default=Settings.iters)
+    p.add_argument("--seed", type=int, default=Settings.seed)
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    p.add_argument("--out", default="bench.json")
+    p.add_argument("--sheet", default="bench-precision.png")
+    args = p.parse_args(argv)
+    report = run(args)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    for key in ("precision", "seed_filters_per_s", "engine_filters_per_s", "speedup", "engine_gflops",
+                "engine_full_batch_gflops", "peak_conv_gflops", "peak_conv_gflops_float32",
+                "full_atlas_estimate_s", "median_activation_change_vs_seed",
+                "bf16_vs_float32_activation_change", "peak_rss_mb"):
+        if key in report:
+            value = report[key]
+            print(f"{key:36s} {value:.3f}" if isinstance(value, float) else f"{key:36s} {value}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
