@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .build import Settings
-from .imaging import filter_seed, start_image, to_uint8
+from .imaging import filter_seed, to_uint8
 from .model import conv_layers, load_model, model_source
 from .tf_quiet import import_keras
 
@@ -50,11 +50,11 @@ def time_seed_loop(net, layer, filters, iters, seed) -> tuple[float, dict]:
     return time.perf_counter() - start, results
 
 
-def time_engine(engine, layer, filters, iters, seed, shape) -> tuple[float, np.ndarray, np.ndarray]:
-    starts = np.stack([start_image(filter_seed(seed, layer, f), shape) for f in filters])
-    engine.run(starts, filters, 1)  # trace and compile outside the timing
+def time_engine(engine, layer, filters, iters, seed) -> tuple[float, np.ndarray, np.ndarray]:
+    starts = engine.start([filter_seed(seed, layer, f) for f in filters])
+    engine.run(starts, filters, 1, seed)  # trace and compile outside the timing
     start = time.perf_counter()
-    images, activations = engine.run(starts, filters, iters)
+    _, images, activations = engine.run(starts, filters, iters, seed)
     return time.perf_counter() - start, images, activations
 
 
@@ -92,16 +92,15 @@ def run(args) -> dict:
 
     precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))
-    shape = tuple(net.input_shape[1:])
     layers = {layer.block: layer for layer in conv_layers(net)}.values()  # last of each block
     filters = list(range(args.filters))
     rows, side_by_side = [], []
     for layer in layers:
         seed_s, seed_results = time_seed_loop(net, layer.name, filters, args.iters, args.seed)
         engine = LayerEngine(net, layer.name, precision)
-        engine_s, images, acts = time_engine(engine, layer.name, filters, args.iters, args.seed, shape)
+        engine_s, images, acts = time_engine(engine, layer.name, filters, args.iters, args.seed)
         full = list(range(min(engine.batch_size, layer.filters)))
-        full_s, _, _ = time_engine(engine, layer.name, full, args.iters, args.seed, shape)
+        full_s, _, _ = time_engine(engine, layer.name, full, args.iters, args.seed)
         flops = conv_flops_per_step(engine.submodel) * args.iters
         row = {
             "layer": layer.name,
@@ -117,7 +116,7 @@ def run(args) -> dict:
         }
         if precision != "float32":
             _, f32_images, f32_acts = time_engine(
-                LayerEngine(net, layer.name, "float32"), layer.name, filters, args.iters, args.seed, shape
+                LayerEngine(net, layer.name, "float32"), layer.name, filters, args.iters, args.seed
             )
             row["bf16_activation_change_vs_float32"] = [
                 relative_change(float(a32), float(a)) for a32, a in zip(f32_acts, acts)

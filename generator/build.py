@@ -16,7 +16,8 @@ from tqdm import tqdm
 from . import model as models
 from .cache import Cache, atomic_write, cache_key
 from .errors import AtlasError
-from .imaging import filter_seed, start_image, to_uint8
+from .imaging import filter_seed
+from .methods import DEFAULT_METHOD, Method, get_method
 from .specs import parse_filters, select_filters, select_layers
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
@@ -26,18 +27,17 @@ RECORD_NAME = "last-build.json"
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything, besides the network, that determines a filter's picture."""
+    """Everything, besides the network, that determines the pictures."""
 
     model: str = models.DEFAULT_MODEL
     weights: str | None = None
-    method: str = "seed"
-    iters: int = 50
-    step: float = 10.0
+    methods: tuple[str, ...] = (DEFAULT_METHOD,)  # the first one is shown in the grids
+    iters: int | None = None  # None: each method's own number of steps
     seed: int = 0
     precision: str = "auto"  # resolved to float32 or bfloat16 by the hardware
 
-    def method_params(self) -> dict:
-        return {"name": self.method, "iters": self.iters, "step": self.step, "init": "uniform[-0.5,0.5)"}
+    def method(self, name: str) -> Method:
+        return get_method(name, self.iters)
 
 
 @dataclass
@@ -82,14 +82,14 @@ def open_network(settings: Settings, cache: Cache) -> Network:
     return net
 
 
-def filter_params(settings: Settings, net: Network, layer: str, index: int) -> dict:
+def filter_params(settings: Settings, net: Network, method: str, layer: str, index: int) -> dict:
     return {
         "algorithm": ALGORITHM_VERSION,
         "network": net.sha256,
         "input_shape": net.description["input_shape"],
         "layer": layer,
         "filter": index,
-        "method": settings.method_params(),
+        "method": settings.method(method).key(),
         "seed": settings.seed,
         "precision": settings.precision,
     }
@@ -103,8 +103,8 @@ def build(
     progress: bool = True,
 ) -> dict:
     """Make sure every selected filter is in the cache; returns the build record."""
-    if settings.iters < 1:
-        raise AtlasError(f"--iters must be at least 1, got {settings.iters}")
+    for name in settings.methods:
+        settings.method(name)  # unknown names and bad step counts fail before any work
     if settings.precision == "auto":
         from .engine import default_precision
 
@@ -114,7 +114,8 @@ def build(
     chosen = select_layers(net.layers, layers)
     wanted = select_filters(chosen, parse_filters(filters))
     keys = {
-        (name, i): cache_key(filter_params(settings, net, name, i))
+        (method, name, i): cache_key(filter_params(settings, net, method, name, i))
+        for method in settings.methods
         for name, indices in wanted.items()
         for i in indices
     }
@@ -126,21 +127,21 @@ def build(
     return record
 
 
-def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict[str, list[int]]]:
-    """Activations of the filters already cached, and per layer the filters that are not.
-
-    Entries that exist but do not read back whole are reported and redone."""
+def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:
+    """Activations of the pictures already cached, and per (method, layer) the
+    filters that are not. Entries that exist but do not read back whole are
+    reported and redone."""
     activations: dict = {}
-    todo: dict[str, list[int]] = {}
-    for (layer, index), key in keys.items():
+    todo: dict[tuple[str, str], list[int]] = {}
+    for (method, layer, index), key in keys.items():
         entry = cache.get(key)
         if entry is not None:
-            activations[(layer, index)] = entry.activation
+            activations[(method, layer, index)] = entry.activation
             continue
         if cache.has(key):
-            report(f"cache entry for {layer} filter {index} is corrupt; recomputing it", progress)
+            report(f"cache entry for {layer} filter {index} ({method}) is corrupt; recomputing it", progress)
             cache.remove(key)
-        todo.setdefault(layer, []).append(index)
+        todo.setdefault((method, layer), []).append(index)
     return activations, todo
 
 
@@ -150,27 +151,26 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
 
     activations = {}
     keras_model = net.load()
-    shape = tuple(net.description["input_shape"])
     total = sum(len(v) for v in todo.values())
     with tqdm(total=total, desc="atlas", unit="filter", disable=not progress, position=0) as overall:
-        for layer, indices in todo.items():
+        for (method, layer), indices in todo.items():
             started = time.perf_counter()
-            engine = LayerEngine(keras_model, layer, settings.precision)
+            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method))
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,
             ) as bar:
                 for batch in chunks(indices, engine.batch_size):
-                    starts = [start_image(filter_seed(settings.seed, layer, i), shape) for i in batch]
-                    images, finals = engine.run(starts, batch, settings.iters, settings.step)
-                    for i, image, activation in zip(batch, images, finals):
-                        meta = {"layer": layer, "filter": i, "activation": float(activation)}
-                        cache.put(keys[(layer, i)], to_uint8(image), meta)
-                        activations[(layer, i)] = float(activation)
+                    starts = engine.start([filter_seed(settings.seed, layer, i) for i in batch])
+                    pixels, _, finals = engine.run(starts, batch, seed=settings.seed)
+                    for i, picture, activation in zip(batch, pixels, finals):
+                        meta = {"layer": layer, "filter": i, "method": method, "activation": float(activation)}
+                        cache.put(keys[(method, layer, i)], picture, meta)
+                        activations[(method, layer, i)] = float(activation)
                     bar.update(len(batch))
                     overall.update(len(batch))
             seconds = time.perf_counter() - started
-            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({settings.precision})", progress)
+            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({method}, {settings.precision})", progress)
     return activations
 
 
@@ -180,11 +180,17 @@ def chunks(items: list, size: int):
 
 
 def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
-    """What `render` needs: the network, its layers, and each filter's cache key."""
+    """What `render` needs: the network, its layers, and each picture's cache key."""
     layers = []
     for layer in chosen:
         entries = [
-            {"index": i, "key": keys[(layer.name, i)], "activation": activations[(layer.name, i)]}
+            {
+                "index": i,
+                "images": [
+                    {"method": m, "key": keys[(m, layer.name, i)], "activation": activations[(m, layer.name, i)]}
+                    for m in settings.methods
+                ],
+            }
             for i in wanted[layer.name]
         ]
         layers.append({**asdict(layer), "entries": entries})
@@ -195,6 +201,7 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         "source": str(net.source),
         "input_shape": net.description["input_shape"],
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
+        "methods": {m: settings.method(m).key() | {"summary": settings.method(m).summary} for m in settings.methods},
         "layers": layers,
     }
 

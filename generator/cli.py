@@ -10,6 +10,7 @@ from pathlib import Path
 from . import __version__
 from .build import Settings
 from .errors import AtlasError
+from .methods import METHODS
 
 DEFAULT_CACHE = Path(".atlas-cache")
 DEFAULT_SITE = Path("site")
@@ -48,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
     vis = sub.add_parser("visualize", help="the seed's visualize_filter: one filter, one PNG")
     vis.add_argument("layer", help="conv layer name, e.g. block3_conv1")
     vis.add_argument("--filter", type=int, default=None, help="filter index (default: random)")
-    vis.add_argument("--iters", type=int, default=50, help="gradient ascent steps (default: 50)")
+    vis.add_argument("--iters", type=int, default=None, help="steps (default: the method's; seed: 50)")
+    vis.add_argument("--method", default="seed", help="seed (the original loop, default) or fourier")
     vis.add_argument("--seed", type=int, default=0, help="seed of the random start image")
     vis.add_argument("--out", type=Path, default=None, help="PNG to write (default: LAYER_N.png)")
     add_model_options(vis)
@@ -57,7 +59,12 @@ def parser() -> argparse.ArgumentParser:
     bld = sub.add_parser("build", help="visualize filters into the cache")
     bld.add_argument("--layers", help="comma-separated layer or block names (default: all)")
     bld.add_argument("--filters", help="filter indices and ranges, e.g. 0-7,12 (default: all)")
-    bld.add_argument("--iters", type=int, default=Settings.iters, help="steps per filter (default: 50)")
+    bld.add_argument(
+        "--method", default=",".join(Settings.methods),
+        help=f"methods, comma-separated; the first is shown in grids: {', '.join(METHODS)} "
+        "(default: %(default)s)",
+    )
+    bld.add_argument("--iters", type=int, default=None, help="steps per filter (default: the method's)")
     bld.add_argument("--seed", type=int, default=Settings.seed, help="base seed (default: 0)")
     bld.add_argument(
         "--precision", choices=("auto", "float32", "bfloat16"), default=Settings.precision,
@@ -97,15 +104,20 @@ def add_dir_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_visualize(args) -> None:
-    from .imaging import encode_png, to_uint8
+    from .imaging import encode_png
+    from .methods import get_method
     from .model import load_model, model_source
-    from .seed_loop import visualize_filter
+    from .seed_loop import visualize_filter, visualize_with_engine
 
+    method = get_method(args.method, args.iters)
     net = load_model(args.model, model_source(args.model, args.weights))
-    image, index, activation = visualize_filter(net, args.layer, args.filter, args.iters, args.seed)
+    if method.name == "seed":
+        image, index, activation = visualize_filter(net, args.layer, args.filter, method.steps, args.seed)
+    else:
+        image, index, activation = visualize_with_engine(net, args.layer, args.filter, method, args.seed)
     out = args.out or Path(f"{args.layer}_{index}.png")
-    meta = {"layer": args.layer, "filter": index, "activation": activation}
-    write_user_file(out, encode_png(to_uint8(image), meta))
+    meta = {"layer": args.layer, "filter": index, "method": method.name, "activation": activation}
+    write_user_file(out, encode_png(method.param.to_pixels(image), meta))
     print(f"{args.layer}, {index}: final activation {activation:.4f}; wrote {out}")
 
 
@@ -113,8 +125,8 @@ def run_build(args) -> None:
     from .build import build
 
     settings = Settings(
-        model=args.model, weights=args.weights, iters=args.iters,
-        seed=args.seed, precision=args.precision,
+        model=args.model, weights=args.weights, methods=tuple(parse_methods(args.method)),
+        iters=args.iters, seed=args.seed, precision=args.precision,
     )
     record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet)
     count = sum(len(layer["entries"]) for layer in record["layers"])
@@ -133,6 +145,13 @@ def run_seeded_weights(args) -> None:
 
     save_seeded_weights(args.out, args.seed)
     print(f"wrote seeded random VGG16 weights to {args.out}")
+
+
+def parse_methods(spec: str) -> list[str]:
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names or len(set(names)) != len(names):
+        raise AtlasError(f"cannot parse --method {spec!r}: expected names like seed,fourier")
+    return names
 
 
 def write_user_file(path: Path, data: bytes) -> None:

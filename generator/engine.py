@@ -1,11 +1,12 @@
-"""The batched engine: the seed's loop for many filters of one layer at once.
+"""The render loop: a method's optimization for many filters of one layer at once.
 
 One image per filter rides in the batch. Images do not interact in a
 feed-forward conv net, so the gradient of the summed losses with respect to
-image b is exactly the gradient of filter b's own loss; normalizing each
-image's gradient on its own then reproduces the seed's step filter by filter.
-The whole loop runs as one compiled TensorFlow graph on the model truncated
-at the layer.
+image b is exactly the gradient of filter b's own loss, and every update rule
+here acts on each image on its own: a batch gives each filter the picture it
+would get alone (for the `seed` method, the seed's loop step for step). The
+whole loop runs as one compiled TensorFlow graph on the model truncated at
+the layer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .seed_loop import STEP_SIZE, get_submodel
+from .methods import METHODS, Method
+from .seed_loop import get_submodel
 from .tf_quiet import import_keras
 
 PRECISIONS = ("float32", "bfloat16")
@@ -72,65 +74,84 @@ def batch_size_for(submodel, budget_bytes: int | None = None) -> int:
 
 
 class LayerEngine:
-    """Gradient ascent on filters of one layer, many at a time."""
+    """A method's optimization on filters of one layer, many at a time."""
 
-    def __init__(self, model, layer_name: str, precision: str = "float32"):
+    def __init__(self, model, layer_name: str, precision: str = "float32", method: Method | None = None):
         import tensorflow as tf
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
-        self.submodel = get_submodel(model, layer_name)
+        self.method = method or METHODS["seed"]
+        self.submodel = get_submodel(model, layer_name, self.method.pre_activation)
+        self.activation = model.get_layer(layer_name).activation
         if precision == "bfloat16":
             self.submodel = with_dtype_policy(self.submodel, "mixed_bfloat16")
         self.num_filters = int(self.submodel.output.shape[-1])
         self.batch_size = batch_size_for(self.submodel)
+        self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
 
-    def run(self, images, filters: list[int], iters: int, step: float = STEP_SIZE):
-        """Ascend `images[b]` on filter `filters[b]`; returns final images and activations."""
+    def start(self, seeds: list[int]) -> np.ndarray:
+        """The method's starting parameters for each filter's seed."""
+        return np.stack([self.method.param.init(s, self.input_shape) for s in seeds])
+
+    def run(self, params, filters: list[int], iters: int | None = None, seed: int = 0):
+        """Optimize `params[b]` for filter `filters[b]`; returns the final images as
+        uint8 pixels, the float images, and each filter's final mean activation."""
         import tensorflow as tf
 
-        images, filters = np.asarray(images, np.float32), list(filters)
+        params, filters = np.asarray(params, np.float32), list(filters)
         count = len(filters)
         if count == 1:
             # oneDNN picks other kernels for a batch of one; a twin keeps a
             # filter's pixels independent of which batch it happened to fall in.
-            images, filters = np.concatenate([images, images]), filters * 2
-        out_images, activations = self._ascend(
-            tf.constant(images),
+            params, filters = np.concatenate([params, params]), filters * 2
+        images, activations = self._ascend(
+            tf.constant(params),
             tf.constant(filters, tf.int32),
-            tf.constant(iters, tf.int32),
-            tf.constant(step, tf.float32),
+            tf.constant(self.method.steps if iters is None else iters, tf.int32),
+            tf.constant(seed, tf.int32),
         )
-        return out_images.numpy()[:count], activations.numpy()[:count]
+        images = images.numpy()[:count]
+        pixels = np.stack([self.method.param.to_pixels(image) for image in images])
+        return pixels, images, activations.numpy()[:count]
 
-    def _filter_means(self, images, filters):
+    def filter_means(self, images, filters, activated: bool = True):
+        """Each image's mean of its own filter's output over the feature map:
+        after the layer's activation (what the seed maximizes and what we report),
+        or before it where the method optimizes that."""
         import tensorflow as tf
 
         acts = self.submodel(images)  # (batch, h, w, channels)
         picked = tf.gather(acts, filters, axis=3, batch_dims=1)  # (batch, h, w)
+        if activated and self.method.pre_activation:
+            picked = self.activation(picked)
         return tf.cast(tf.reduce_mean(picked, axis=[1, 2]), tf.float32)
 
-    def _ascend_graph(self, images, filters, iters, step):
+    def _ascend_graph(self, params, filters, iters, seed):
         import tensorflow as tf
 
-        def one_step(i, x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(self._filter_means(x, filters))
-            grads = tape.gradient(loss, x)
-            # tf.math.l2_normalize, per image: x * rsqrt(max(sum(x^2), 1e-12))
-            sq = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3], keepdims=True)
-            grads = grads * tf.math.rsqrt(tf.maximum(sq, 1e-12))
-            return i + 1, x + grads * step
+        method = self.method
 
-        _, final = tf.while_loop(lambda i, x: i < iters, one_step, (tf.constant(0), images))
-        return final, self._filter_means(final, filters)
+        def one_step(i, p, state):
+            with tf.GradientTape() as tape:
+                tape.watch(p)
+                image = method.transform(method.param.to_image(p), i, seed)
+                means = self.filter_means(method.network_input(image), filters, activated=False)
+                loss = tf.reduce_sum(means)
+            grads = tape.gradient(loss, p)
+            p, state = method.optimizer.update(p, grads, state, i)
+            return i + 1, p, state
+
+        state = method.optimizer.init_state(params)
+        _, final, _ = tf.while_loop(lambda i, p, s: i < iters, one_step, (tf.constant(0), params, state))
+        image = method.param.to_image(final)
+        return image, self.filter_means(method.network_input(image), filters)
 
 
 def with_dtype_policy(submodel, policy: str):
     """A copy of `submodel` whose layers compute in `policy`, same weights."""
-    import keras
+    keras = import_keras()
 
     def clone(layer):
         config = layer.get_config()

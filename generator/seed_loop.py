@@ -17,7 +17,9 @@ from .imaging import filter_seed, start_image
 STEP_SIZE = 10.0
 
 
-def get_submodel(model, layer_name: str):
+def get_submodel(model, layer_name: str, pre_activation: bool = False):
+    """The model truncated at a conv layer's output (or, on request, at that
+    layer's output before its activation function)."""
     import keras
 
     try:
@@ -27,7 +29,12 @@ def get_submodel(model, layer_name: str):
         raise AtlasError(f"unknown layer {layer_name!r}; conv layers are: {names}") from None
     if not isinstance(layer, keras.layers.Conv2D):
         raise AtlasError(f"layer {layer_name!r} is not a convolution")
-    return keras.Model(model.input, layer.output)
+    if not pre_activation:
+        return keras.Model(model.input, layer.output)
+    linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": layer.name + "_linear"})
+    outputs = linear(layer.input)
+    linear.set_weights(layer.get_weights())
+    return keras.Model(model.input, outputs)
 
 
 def visualize_filter(
@@ -69,6 +76,19 @@ def visualize_filter(
 
     out = submodel(tf.expand_dims(image, axis=0))[:, :, :, f_index]
     return image.numpy(), f_index, float(tf.math.reduce_mean(out))
+
+
+def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision="float32"):
+    """One filter with another method, through the batched engine."""
+    from .engine import LayerEngine
+
+    engine = LayerEngine(model, layer_name, precision, method)
+    if f_index is None:
+        f_index = random.randint(0, engine.num_filters - 1)
+    check_filter_index(layer_name, f_index, engine.num_filters)
+    start = engine.start([filter_seed(seed, layer_name, f_index)])
+    _, images, activations = engine.run(start, [f_index], seed=seed)
+    return images[0], f_index, float(activations[0])
 
 
 def check_filter_index(layer_name: str, index: int, num_filters: int) -> None:

@@ -29,13 +29,27 @@ MANAGED_FILES = ("index.html", "style.css", ".nojekyll")
 
 
 @dataclass
+class Picture:
+    method: str
+    image: str  # path of the PNG under the site root
+    activation: float
+
+
+@dataclass
 class FilterPage:
     layer: "LayerPage"
     index: int
-    activation: float
-    image: str  # path of the image under the site root
+    pictures: list[Picture]  # one per method; the first is the one grids show
     prev: "FilterPage | None" = None
     next: "FilterPage | None" = None
+
+    @property
+    def image(self) -> str:
+        return self.pictures[0].image
+
+    @property
+    def activation(self) -> float:
+        return self.pictures[0].activation
 
     @property
     def path(self) -> str:
@@ -133,8 +147,12 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
     for layer_rec in record["layers"]:
         layer = LayerPage(layer_rec["name"], layer_rec["block"], layer_rec["filters"])
         for entry in layer_rec["entries"]:
-            image = place_image(cache, entry["key"], layer.name, entry["index"], emit)
-            layer.filters.append(FilterPage(layer, entry["index"], entry["activation"], image))
+            pictures = [
+                Picture(img["method"], place_image(cache, img["key"], layer.name, entry["index"], emit),
+                        img["activation"])
+                for img in entry["images"]
+            ]
+            layer.filters.append(FilterPage(layer, entry["index"], pictures))
         blocks.setdefault(layer.block, BlockPage(layer.block)).layers.append(layer)
         sequence.extend(layer.filters)
     for before, after in zip(sequence, sequence[1:]):

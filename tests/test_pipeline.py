@@ -64,7 +64,7 @@ def test_images_are_named_by_content_and_carry_activation(atlas, tiny_model, tmp
             e for layer in record["layers"] if layer["name"] == meta["layer"]
             for e in layer["entries"] if e["index"] == meta["filter"]
         )
-        assert entry["activation"] == pytest.approx(meta["activation"])
+        assert entry["images"][0]["activation"] == pytest.approx(meta["activation"])
 
 
 def test_second_build_is_all_cache_hits(atlas, tiny_model, tmp_path, monkeypatch):

@@ -32,7 +32,8 @@ def test_build_matches_the_seed_loop_run_eagerly(atlas, vgg16, vgg16_weights, tm
     assert set(built) == {(layer, i) for layer in SAMPLE_LAYERS for i in SAMPLE_FILTERS}
 
     for (layer, index), entry in built.items():
-        pixels, meta = decode_png((cache / "filters" / entry["key"][:2] / f"{entry['key']}.png").read_bytes())
+        key = entry["images"][0]["key"]
+        pixels, meta = decode_png((cache / "filters" / key[:2] / f"{key}.png").read_bytes())
         image, _, activation = visualize_filter(vgg16, layer, index, iters=4, seed=0, log=None)
         assert pixels.shape == (96, 96, 3)
         # Same start, same steps: only float summation order differs (batched vs one image).

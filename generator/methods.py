@@ -1,0 +1,84 @@
+"""Feature-visualization methods as named presets of small parts:
+a parameterization, transforms, the network's input preprocessing, an
+optimizer and a number of steps. A method's `key` goes into every cache key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .errors import AtlasError
+from .optimizers import Adam, NormalizedAscent
+from .param import FourierParam, PixelParam
+from .transforms import NoTransform, RandomAffine
+
+# keras.applications.vgg16.preprocess_input ("caffe" mode): RGB in 0..255 to
+# BGR with ImageNet's channel means subtracted.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+DEFAULT_METHOD = "seed"
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    summary: str
+    param: object
+    optimizer: object
+    steps: int
+    transform: object = field(default_factory=NoTransform)
+    preprocess: str = "none"  # or "caffe": the image is RGB in [0, 1]
+    # Maximize the filter's output before its ReLU: its gradient never dies,
+    # even where the filter is silent at the start (Lucid's "pre_relu" layers).
+    pre_activation: bool = False
+
+    def with_steps(self, steps: int | None) -> "Method":
+        return self if steps is None else replace(self, steps=steps)
+
+    def key(self) -> dict:
+        key = {"name": self.name, "iters": self.steps}
+        key.update(self.optimizer.key(), **self.param.key(), **self.transform.key())
+        if self.preprocess != "none":
+            key["preprocess"] = self.preprocess
+        if self.pre_activation:
+            key["objective"] = "mean before activation"
+        return key
+
+    def network_input(self, image):
+        if self.preprocess == "none":
+            return image
+        import tensorflow as tf
+
+        bgr = tf.reverse(image * 255.0, axis=[-1])
+        return bgr - tf.constant(CAFFE_BGR_MEAN)
+
+
+METHODS = {
+    "seed": Method(
+        name="seed",
+        summary="the original loop: raw pixels, normalized gradient steps of 10, no preprocessing",
+        param=PixelParam(),
+        optimizer=NormalizedAscent(step=10.0),
+        steps=50,
+    ),
+    "fourier": Method(
+        name="fourier",
+        summary="Lucid-style: decorrelated Fourier image through a sigmoid, random "
+        "jitter/scale/rotation each step, caffe preprocessing, Adam",
+        param=FourierParam(sd=0.01, decay_power=1.0),
+        optimizer=Adam(lr=0.05),
+        steps=128,
+        transform=RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0),
+        preprocess="caffe",
+        pre_activation=True,
+    ),
+}
+
+
+def get_method(name: str, steps: int | None = None) -> Method:
+    try:
+        method = METHODS[name]
+    except KeyError:
+        raise AtlasError(f"unknown method {name!r}; choose from: {', '.join(METHODS)}") from None
+    if steps is not None and steps < 1:
+        raise AtlasError(f"--iters must be at least 1, got {steps}")
+    return method.with_steps(steps)

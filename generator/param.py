@@ -1,0 +1,82 @@
+"""Image parameterizations: what the optimizer changes, and how that becomes an image.
+
+`PixelParam` is the seed's: the optimizer moves raw pixel values. `FourierParam`
+follows Lucid's recipe (Olah et al., "Feature Visualization", Distill 2017):
+the optimizer moves a spectrum whose high frequencies are scaled down, whose
+colours are decorrelated, and which a sigmoid maps into [0, 1] — gradient
+steps then favour smooth, natural-looking images over pixel noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .imaging import start_image, to_uint8
+
+# Square root of ImageNet's colour covariance (from Lucid), so that independent
+# directions in parameter space are decorrelated directions in colour space.
+COLOR_CORRELATION_SQRT = np.array(
+    [[0.26, 0.09, 0.02], [0.27, 0.00, -0.05], [0.27, -0.09, 0.03]], dtype=np.float32
+)
+COLOR_MIX = COLOR_CORRELATION_SQRT / np.max(np.linalg.norm(COLOR_CORRELATION_SQRT, axis=0))
+
+
+@dataclass(frozen=True)
+class PixelParam:
+    """The image is the parameter; it is shown min-max scaled, as the seed plots it."""
+
+    def key(self) -> dict:
+        return {"init": "uniform[-0.5,0.5)"}
+
+    def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
+        return start_image(seed, shape)
+
+    def to_image(self, params):
+        return params
+
+    def to_pixels(self, image: np.ndarray) -> np.ndarray:
+        return to_uint8(image)
+
+
+@dataclass(frozen=True)
+class FourierParam:
+    """A decorrelated Fourier-space image through a sigmoid: always a valid RGB image."""
+
+    sd: float = 0.01
+    decay_power: float = 1.0
+
+    def key(self) -> dict:
+        return {"param": "fourier", "sd": self.sd, "decay_power": self.decay_power}
+
+    def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
+        height, width, channels = shape
+        rng = np.random.default_rng(seed)
+        # real and imaginary parts of each channel's half spectrum
+        return (rng.standard_normal((2, channels, height, width // 2 + 1)) * self.sd).astype(np.float32)
+
+    def to_image(self, params):
+        import tensorflow as tf
+
+        _, _, height, half = params.shape[1:]
+        width = 2 * (half - 1)
+        scale = tf.constant(spectrum_scale(height, width, self.decay_power))
+        spectrum = tf.complex(params[:, 0] * scale, params[:, 1] * scale)  # (b, c, h, w/2+1)
+        image = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (b, c, h, w)
+        image = tf.transpose(image, [0, 2, 3, 1]) / 4.0
+        image = tf.tensordot(image, tf.constant(COLOR_MIX.T), axes=1)
+        return tf.sigmoid(image)
+
+    def to_pixels(self, image: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def spectrum_scale(height: int, width: int, decay_power: float) -> np.ndarray:
+    """1/f^decay scaling per frequency, so every frequency starts with similar energy
+    in the image; times sqrt(h*w) to undo irfft's normalization."""
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.rfftfreq(width)[None, :]
+    freqs = np.sqrt(fx * fx + fy * fy)
+    scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay_power
+    return (scale * np.sqrt(height * width)).astype(np.float32)
