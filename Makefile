@@ -19,7 +19,7 @@ SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
 BENCH_WEIGHTS ?= $(or $(WEIGHTS),$(wildcard $(REAL_WEIGHTS)),$(SEEDED_WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
-.PHONY: atlas build render serve test bench publish seeded-weights venv clean
+.PHONY: atlas build render serve test bench quality publish seeded-weights venv clean
 
 atlas: build render
 
@@ -52,6 +52,10 @@ publish:
 # The seed's loop against the engine, side by side; writes bench.json.
 bench: venv $(BENCH_WEIGHTS)
 	$(BIN)/python -m generator.bench --weights $(BENCH_WEIGHTS)
+
+# Each method's pictures scored on a sample of filters; writes quality.json.
+quality: venv $(BENCH_WEIGHTS)
+	$(BIN)/python -m generator.quality --weights $(BENCH_WEIGHTS) --cache-dir $(CACHE_DIR)
 
 # Random VGG16 weights in Keras's file layout, for machines without the ImageNet file.
 seeded-weights: $(SEEDED_WEIGHTS)

@@ -23,6 +23,7 @@ from .specs import parse_filters, select_filters, select_layers
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
 RECORD_NAME = "last-build.json"
+DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,10 @@ def build(
     layers: str | None = None,
     filters: str | None = None,
     progress: bool = True,
+    write_record: bool = True,
 ) -> dict:
-    """Make sure every selected filter is in the cache; returns the build record."""
+    """Make sure every selected filter is in the cache; returns the build record,
+    which `render` reads back unless `write_record` is off."""
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
     if settings.precision == "auto":
@@ -123,7 +126,8 @@ def build(
     if todo:
         activations.update(compute(settings, net, cache, keys, todo, progress))
     record = make_record(settings, net, chosen, wanted, keys, activations)
-    atomic_write(cache.root / RECORD_NAME, json.dumps(record, indent=1).encode())
+    if write_record:
+        atomic_write(cache.root / RECORD_NAME, json.dumps(record, indent=1).encode())
     return record
 
 

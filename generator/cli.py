@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .build import Settings
+from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
 from .errors import AtlasError
 from .methods import METHODS
 
-DEFAULT_CACHE = Path(".atlas-cache")
 DEFAULT_SITE = Path("site")
 
 

@@ -15,7 +15,7 @@ from .transforms import NoTransform, RandomAffine
 # keras.applications.vgg16.preprocess_input ("caffe" mode): RGB in 0..255 to
 # BGR with ImageNet's channel means subtracted.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
-DEFAULT_METHOD = "seed"
+DEFAULT_METHOD = "fourier"
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ METHODS = {
         "jitter/scale/rotation each step, caffe preprocessing, Adam",
         param=FourierParam(sd=0.01, decay_power=1.0),
         optimizer=Adam(lr=0.05),
-        steps=128,
+        steps=64,
         transform=RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0),
         preprocess="caffe",
         pre_activation=True,

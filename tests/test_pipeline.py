@@ -48,7 +48,7 @@ def test_build_caches_every_filter_and_render_links_resolve(atlas, tiny_model, t
 
 
 def test_images_are_named_by_content_and_carry_activation(atlas, tiny_model, tmp_path):
-    atlas(*build_args(tiny_model, tmp_path))
+    atlas(*build_args(tiny_model, tmp_path, "--method", "seed"))
     atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
     record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
     images = sorted((tmp_path / "site" / "img").glob("*.png"))
@@ -225,3 +225,39 @@ def broken_links(site: Path) -> list[str]:
             if not resolved.is_file() or site.resolve() not in resolved.parents:
                 broken.append(f"{page.relative_to(site)} -> {target}")
     return broken
+
+
+def test_several_methods_are_shown_side_by_side(atlas, tiny_model, tmp_path):
+    code, _, err = atlas(*build_args(tiny_model, tmp_path, "--method", "fourier,seed", "--layers", "block2_conv1"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    images = record["layers"][0]["entries"][0]["images"]
+    assert [img["method"] for img in images] == ["fourier", "seed"]
+    assert images[0]["key"] != images[1]["key"]
+    assert len(cached_pngs(tmp_path / "cache")) == 12
+
+    atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    page = (tmp_path / "site" / "filters" / "block2_conv1" / "0.html").read_text()
+    assert page.count("<figure>") == 2 and "fourier" in page and "seed" in page
+    assert broken_links(tmp_path / "site") == []
+
+
+def test_method_parameters_are_part_of_the_cache_key(atlas, tiny_model, tmp_path):
+    atlas(*build_args(tiny_model, tmp_path, "--method", "fourier", "--layers", "block1_conv1"))
+    atlas(*build_args(tiny_model, tmp_path, "--method", "fourier", "--layers", "block1_conv1", "--iters", 6))
+    assert len(cached_pngs(tmp_path / "cache")) == 8
+
+
+@pytest.mark.parametrize("method", ["seed", "fourier"])
+def test_a_filter_alone_gets_the_picture_it_gets_in_a_full_batch(atlas, tiny_model, tmp_path, method):
+    atlas(*build_args(tiny_model, tmp_path / "all", "--method", method))
+    atlas(*build_args(tiny_model, tmp_path / "one", "--method", method, "--layers", "block2_conv1", "--filters", 4))
+    alone = cached_pngs(tmp_path / "one" / "cache")
+    assert len(alone) == 1
+    name, data = next(iter(alone.items()))
+    assert cached_pngs(tmp_path / "all" / "cache")[name] == data
+
+
+def test_unknown_method(atlas, tiny_model, tmp_path):
+    code, _, err = atlas(*build_args(tiny_model, tmp_path, "--method", "dream"))
+    assert code == 1 and "unknown method 'dream'; choose from: seed, fourier" in err

@@ -24,7 +24,7 @@ def test_build_matches_the_seed_loop_run_eagerly(atlas, vgg16, vgg16_weights, tm
     cache = tmp_path / "cache"
     code, _, err = atlas(
         "build", "--weights", vgg16_weights, "--cache-dir", cache, "--quiet",
-        "--layers", ",".join(SAMPLE_LAYERS), "--filters", "0,1,5", "--iters", 4, "--precision", "float32",
+        "--layers", ",".join(SAMPLE_LAYERS), "--filters", "0,1,5", "--iters", 4, "--precision", "float32", "--method", "seed",
     )
     assert code == 0, err
     record = json.loads((cache / "last-build.json").read_text())
