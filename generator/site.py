@@ -10,6 +10,7 @@ re-rendering an unchanged atlas touches nothing.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,15 +24,18 @@ from .errors import AtlasError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 PREVIEW_COUNT = 8
+THUMB_SIZE = 96
+THUMB_QUALITY = 80
+STATIC = ("style.css", "atlas.js")
 # What render owns in the site folder; anything else there is left alone.
-MANAGED_DIRS = ("img", "blocks", "layers", "filters")
-MANAGED_FILES = ("index.html", "style.css", ".nojekyll")
+MANAGED_DIRS = ("img", "thumbs", "blocks", "layers", "filters")
 
 
 @dataclass
 class Picture:
     method: str
     image: str  # path of the PNG under the site root
+    thumb: str  # path of its small WebP thumbnail
     activation: float
 
 
@@ -46,6 +50,10 @@ class FilterPage:
     @property
     def image(self) -> str:
         return self.pictures[0].image
+
+    @property
+    def thumb(self) -> str:
+        return self.pictures[0].thumb
 
     @property
     def activation(self) -> float:
@@ -74,6 +82,11 @@ class LayerPage:
     @property
     def preview(self) -> list[FilterPage]:
         return self.filters[:PREVIEW_COUNT]
+
+    @property
+    def alias(self) -> str:
+        """block4_conv2 -> b4c2: each part's first letter and its digits."""
+        return "".join(part[:1] + re.sub(r"\D", "", part) for part in self.name.split("_")).lower()
 
 
 @dataclass
@@ -125,7 +138,10 @@ def render(cache_dir: Path, site_dir: Path) -> int:
         root = "../" * relpath.count("/")
         html = env.get_template(template).render(root=root, **common, **context)
         emit(relpath, html.encode())
-    emit("style.css", (TEMPLATES / "style.css").read_bytes())
+    for name in STATIC:
+        emit(name, (TEMPLATES / name).read_bytes())
+    emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(blocks)).encode() + b";\n")
+    emit("atlas.json", json.dumps(manifest(record, blocks), indent=1).encode())
     emit(".nojekyll", b"")  # GitHub Pages: serve files as they are
     remove_stale(site, written)
     return len(pages)
@@ -148,7 +164,7 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
         layer = LayerPage(layer_rec["name"], layer_rec["block"], layer_rec["filters"])
         for entry in layer_rec["entries"]:
             pictures = [
-                Picture(img["method"], place_image(cache, img["key"], layer.name, entry["index"], emit),
+                Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
                         img["activation"])
                 for img in entry["images"]
             ]
@@ -160,16 +176,90 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
     return list(blocks.values())
 
 
-def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> str:
+def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[str, str]:
+    """Put a cached picture and its thumbnail into the site; both named by content."""
     found = cache.read(key)
     if found is None:
         raise AtlasError(
             f"{layer} filter {index} is missing or corrupt in the cache; run `filter-atlas build` again"
         )
     data, _ = found
-    relpath = f"img/{hashlib.sha256(data).hexdigest()[:20]}.png"
-    emit(relpath, data)
-    return relpath
+    digest = hashlib.sha256(data).hexdigest()
+    thumb = thumbnail(cache, digest, data)
+    image_path = f"img/{digest[:20]}.png"
+    thumb_path = f"thumbs/{hashlib.sha256(thumb).hexdigest()[:20]}.webp"
+    emit(image_path, data)
+    emit(thumb_path, thumb)
+    return image_path, thumb_path
+
+
+def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
+    """A lossy WebP of the picture, ~7x smaller than the PNG; made once, kept in the cache."""
+    path = cache.root / "thumbs" / f"{digest}.webp"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as img:
+        img.convert("RGB").resize((THUMB_SIZE, THUMB_SIZE), Image.NEAREST).save(
+            out, format="WEBP", quality=THUMB_QUALITY, method=6
+        )
+    atomic_write(path, out.getvalue())
+    return out.getvalue()
+
+
+def jump_index(blocks: list[BlockPage]) -> dict:
+    """What the jump box needs to find any filter offline: names, aliases, built indices."""
+    return {
+        "blocks": {block.name: block.path for block in blocks},
+        "layers": [
+            {"name": layer.name, "alias": layer.alias, "path": layer.path, "slug": layer.slug,
+             "filters": [f.index for f in layer.filters]}
+            for block in blocks for layer in block.layers
+        ],
+    }
+
+
+def manifest(record: dict, blocks: list[BlockPage]) -> dict:
+    """site/atlas.json: the whole atlas, machine-readable, paths relative to the site."""
+    return {
+        "model": record["model"],
+        "weights": record["weights"],
+        "network_sha256": record["network_sha256"],
+        "input_shape": record["input_shape"],
+        "precision": record["settings"]["precision"],
+        "methods": record["methods"],
+        "blocks": [
+            {
+                "name": block.name,
+                "page": block.path,
+                "layers": [
+                    {
+                        "name": layer.name,
+                        "page": layer.path,
+                        "filters_in_layer": layer.total_filters,
+                        "filters": [
+                            {
+                                "index": f.index,
+                                "page": f.path,
+                                "pictures": [
+                                    {"method": p.method, "image": p.image, "thumbnail": p.thumb,
+                                     "activation": p.activation}
+                                    for p in f.pictures
+                                ],
+                            }
+                            for f in layer.filters
+                        ],
+                    }
+                    for layer in block.layers
+                ],
+            }
+            for block in blocks
+        ],
+    }
 
 
 def jinja_env() -> jinja2.Environment:

@@ -218,9 +218,14 @@ def broken_links(site: Path) -> list[str]:
         collector = LinkCollector()
         collector.feed(page.read_text())
         for target in collector.targets:
+            if target == "data:,":  # the empty inline favicon
+                continue
             parts = urlsplit(target)
             assert not parts.scheme and not parts.netloc, f"{page}: external link {target}"
             assert not target.startswith("/"), f"{page}: absolute link {target}"
+            if not parts.path:  # a fragment of the page itself, e.g. the skip link
+                assert f'id="{parts.fragment}"' in page.read_text(), f"{page}: no #{parts.fragment}"
+                continue
             resolved = (page.parent / parts.path).resolve()
             if not resolved.is_file() or site.resolve() not in resolved.parents:
                 broken.append(f"{page.relative_to(site)} -> {target}")
