@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import model as models
-from .cache import Cache, atomic_write, cache_key
+from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
 from .imaging import filter_seed
 from .methods import DEFAULT_METHOD, Method, get_method
@@ -76,6 +76,7 @@ def open_network(settings: Settings, cache: Cache) -> Network:
         net.description = {
             "input_shape": list(models.input_shape(keras_model)),
             "layers": [asdict(layer) for layer in models.conv_layers(keras_model)],
+            "other_layers": [layer.name for layer in keras_model.layers],
         }
         if not net.description["layers"]:
             raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
@@ -113,8 +114,9 @@ def build(
 
         settings = replace(settings, precision=default_precision())
     cache = Cache(cache_dir)
+    ensure_writable(cache.root)
     net = open_network(settings, cache)
-    chosen = select_layers(net.layers, layers)
+    chosen = select_layers(net.layers, layers, net.description.get("other_layers", []))
     wanted = select_filters(chosen, parse_filters(filters))
     keys = {
         (method, name, i): cache_key(filter_params(settings, net, method, name, i))

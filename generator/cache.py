@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import AtlasError
 from .imaging import decode_png, encode_png
 
 
@@ -73,15 +74,26 @@ class Cache:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write through a temporary file and rename: readers see all or nothing.
+    A full disk or a read-only folder becomes a one-line AtlasError."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise AtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail at once, not after the first batch, when `folder` cannot take files."""
+    atomic_write(folder / ".write-test", b"")
+    (folder / ".write-test").unlink()

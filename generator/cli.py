@@ -24,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     except AtlasError as exc:
         print(f"filter-atlas: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a full disk, a read-only folder: the system's words suffice
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"filter-atlas: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(
             "filter-atlas: interrupted; every filter finished so far is cached, "
@@ -107,6 +111,7 @@ def run_visualize(args) -> None:
     from .methods import get_method
     from .model import load_model, model_source
     from .seed_loop import visualize_filter, visualize_with_engine
+    from .site import safe_name
 
     method = get_method(args.method, args.iters)
     net = load_model(args.model, model_source(args.model, args.weights))
@@ -114,7 +119,7 @@ def run_visualize(args) -> None:
         image, index, activation = visualize_filter(net, args.layer, args.filter, method.steps, args.seed)
     else:
         image, index, activation = visualize_with_engine(net, args.layer, args.filter, method, args.seed)
-    out = args.out or Path(f"{args.layer}_{index}.png")
+    out = args.out or Path(f"{safe_name(args.layer)}_{index}.png")
     meta = {"layer": args.layer, "filter": index, "method": method.name, "activation": activation}
     write_user_file(out, encode_png(method.param.to_pixels(image), meta))
     print(f"{args.layer}, {index}: final activation {activation:.4f}; wrote {out}")
@@ -156,10 +161,7 @@ def parse_methods(spec: str) -> list[str]:
 def write_user_file(path: Path, data: bytes) -> None:
     from .cache import atomic_write
 
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        raise AtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
+    atomic_write(path, data)
 
 
 if __name__ == "__main__":

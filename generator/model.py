@@ -132,10 +132,10 @@ def file_digests(path: Path) -> tuple[str, str]:
 def describe_weights(model: str, source: Path, md5: str) -> str:
     """Which weights a picture came from, in words: random weights show no real features."""
     if is_model_file(model):
-        return f"model file {source.name}"
+        return f"Model file {source.name}"
     if md5 == builtin_spec(model).weights_md5:
         return "ImageNet weights"
-    return f"weights file {source.name}, not Keras's ImageNet file"
+    return f"Weights file {source.name}, not Keras's ImageNet file"
 
 
 def load_model(model: str, source: Path):

@@ -26,9 +26,10 @@ def get_submodel(model, layer_name: str, pre_activation: bool = False):
         layer = model.get_layer(layer_name)
     except ValueError:
         names = ", ".join(l.name for l in model.layers if isinstance(l, keras.layers.Conv2D))
-        raise AtlasError(f"unknown layer {layer_name!r}; conv layers are: {names}") from None
+        raise AtlasError(f"layer {layer_name!r} is unknown; conv layers are: {names}") from None
     if not isinstance(layer, keras.layers.Conv2D):
-        raise AtlasError(f"layer {layer_name!r} is not a convolution")
+        names = ", ".join(l.name for l in model.layers if isinstance(l, keras.layers.Conv2D))
+        raise AtlasError(f"layer {layer_name!r} is not a convolution; conv layers are: {names}")
     if not pre_activation:
         return keras.Model(model.input, layer.output)
     linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": layer.name + "_linear"})

@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from .build import RECORD_NAME
-from .cache import Cache, atomic_write
+from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -116,13 +116,14 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     record = read_record(Path(cache_dir))
     cache = Cache(cache_dir)
     site = Path(site_dir)
+    ensure_writable(site)
     written: set[Path] = set()
 
     def emit(relpath: str, data: bytes) -> None:
         path = site / relpath
         written.add(path)
         if not (path.is_file() and path.read_bytes() == data):
-            write_site_file(path, data)
+            atomic_write(path, data)
 
     blocks = collect_pages(record, cache, emit)
     env = jinja_env()
@@ -271,13 +272,6 @@ def jinja_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     return env
-
-
-def write_site_file(path: Path, data: bytes) -> None:
-    try:
-        atomic_write(path, data)
-    except OSError as exc:
-        raise AtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def remove_stale(site: Path, written: set[Path]) -> None:

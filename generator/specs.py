@@ -31,8 +31,9 @@ def parse_filters(spec: str | None) -> list[int] | None:
     return sorted(indices)
 
 
-def select_layers(layers: list[ConvLayer], spec: str | None) -> list[ConvLayer]:
-    """Layers named in `spec` (layer or block names, comma-separated), in model order."""
+def select_layers(layers: list[ConvLayer], spec: str | None, all_names=()) -> list[ConvLayer]:
+    """Layers named in `spec` (layer or block names, comma-separated), in model order.
+    `all_names` holds every layer of the model, to tell "not a convolution" from "unknown"."""
     if spec is None:
         return list(layers)
     wanted = [name.strip() for name in spec.split(",") if name.strip()]
@@ -42,7 +43,8 @@ def select_layers(layers: list[ConvLayer], spec: str | None) -> list[ConvLayer]:
     for name in wanted:
         if name not in known:
             choices = ", ".join(layer.name for layer in layers)
-            raise AtlasError(f"unknown layer {name!r}; conv layers are: {choices}")
+            problem = "is not a convolution" if name in all_names else "is unknown"
+            raise AtlasError(f"layer {name!r} {problem}; conv layers are: {choices}")
     return [l for l in layers if l.name in wanted or l.block in wanted]
 
 

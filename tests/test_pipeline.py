@@ -175,8 +175,8 @@ def test_render_removes_pages_of_filters_no_longer_built(atlas, tiny_model, tmp_
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--layers", "block9_conv1"], "unknown layer 'block9_conv1'; conv layers are: block1_conv1"),
-        (["--layers", "block1_pool"], "unknown layer 'block1_pool'"),
+        (["--layers", "block9_conv1"], "layer 'block9_conv1' is unknown; conv layers are: block1_conv1"),
+        (["--layers", "block1_pool"], "layer 'block1_pool' is not a convolution; conv layers are: block1_conv1"),
         (["--filters", "6"], "filter 6 is out of range: block2_conv1 has filters 0-5"),
         (["--filters", "2-x"], "cannot parse --filters '2-x'"),
         (["--filters", "-3"], "filter index -3 is negative"),

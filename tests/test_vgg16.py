@@ -70,7 +70,7 @@ def test_visualize_picks_a_random_filter_when_none_given(atlas, vgg16_weights, t
         (["block3_conv1", "--filter", "256"], "filter 256 is out of range for block3_conv1, which has filters 0-255"),
         (["block3_conv1", "--filter", "-1"], "filter -1 is out of range"),
         (["block3_pool"], "layer 'block3_pool' is not a convolution"),
-        (["block6_conv1"], "unknown layer 'block6_conv1'; conv layers are: block1_conv1"),
+        (["block6_conv1"], "layer 'block6_conv1' is unknown; conv layers are: block1_conv1"),
         (["block1_conv1", "--iters", "0"], "--iters must be at least 1"),
     ],
 )
