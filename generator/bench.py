@@ -169,12 +169,12 @@ def summarize(rows, net, precision, args) -> dict:
 def estimate_full_atlas(net, rows, iters) -> float:
     """Seconds for every filter: each layer's FLOPs at the full-batch rate of the
     sampled layer of its block."""
-    from .seed_loop import get_submodel
+    from .model import truncated
 
     rate = {r["layer"].split("_")[0]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
     total = 0.0
     for layer in conv_layers(net):
-        gflop = conv_flops_per_step(get_submodel(net, layer.name)) * iters / 1e9
+        gflop = conv_flops_per_step(truncated(net, layer.name)) * iters / 1e9
         total += layer.filters * gflop / rate[layer.block]
     return total
 

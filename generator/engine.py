@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .methods import METHODS, Method
-from .seed_loop import get_submodel
+from .model import truncated
 from .tf_quiet import import_keras
 
 PRECISIONS = ("float32", "bfloat16")
@@ -82,10 +82,9 @@ class LayerEngine:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         self.method = method or METHODS["seed"]
-        self.submodel = get_submodel(model, layer_name, self.method.pre_activation)
+        policy = "mixed_bfloat16" if precision == "bfloat16" else None
+        self.submodel = truncated(model, layer_name, self.method.pre_activation, policy)
         self.activation = model.get_layer(layer_name).activation
-        if precision == "bfloat16":
-            self.submodel = with_dtype_policy(self.submodel, "mixed_bfloat16")
         self.num_filters = int(self.submodel.output.shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
@@ -147,17 +146,3 @@ class LayerEngine:
         _, final, _ = tf.while_loop(lambda i, p, s: i < iters, one_step, (tf.constant(0), params, state))
         image = method.param.to_image(final)
         return image, self.filter_means(method.network_input(image), filters)
-
-
-def with_dtype_policy(submodel, policy: str):
-    """A copy of `submodel` whose layers compute in `policy`, same weights."""
-    keras = import_keras()
-
-    def clone(layer):
-        config = layer.get_config()
-        config["dtype"] = policy
-        return layer.__class__.from_config(config)
-
-    copy = keras.models.clone_model(submodel, clone_function=clone)
-    copy.set_weights(submodel.get_weights())
-    return copy

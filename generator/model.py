@@ -166,6 +166,41 @@ def conv_layers(keras_model) -> list[ConvLayer]:
     ]
 
 
+def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str | None = None):
+    """The model truncated at a conv layer's output (or, on request, at that
+    layer's output before its activation function), optionally computing in
+    another dtype policy.
+
+    The copy's layers get neutral names: a model may name its layers anything,
+    but TensorFlow's graph scopes accept only a few characters."""
+    keras = import_keras()
+    convs = [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    try:
+        layer = model.get_layer(layer_name)
+    except ValueError:
+        raise AtlasError(f"layer {layer_name!r} is unknown; conv layers are: {', '.join(convs)}") from None
+    if not isinstance(layer, keras.layers.Conv2D):
+        raise AtlasError(f"layer {layer_name!r} is not a convolution; conv layers are: {', '.join(convs)}")
+    if pre_activation:
+        linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": "linear"})
+        outputs = linear(layer.input)
+        linear.set_weights(layer.get_weights())
+    else:
+        outputs = layer.output
+    sub = keras.Model(model.input, outputs)
+    names = iter(range(len(sub.layers)))
+
+    def neutral(original):
+        config = {**original.get_config(), "name": f"layer{next(names)}"}
+        if dtype:
+            config["dtype"] = dtype
+        return original.__class__.from_config(config)
+
+    copy = keras.models.clone_model(sub, clone_function=neutral)
+    copy.set_weights(sub.get_weights())
+    return copy
+
+
 def input_shape(keras_model) -> tuple[int, int, int]:
     _, height, width, channels = keras_model.input_shape
     return int(height), int(width), int(channels)

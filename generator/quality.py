@@ -75,7 +75,7 @@ def high_frequency_fraction(picture01: np.ndarray) -> float:
 
 
 def run(args) -> dict:
-    from .seed_loop import get_submodel
+    from .model import truncated
 
     methods = [m.strip() for m in args.methods.split(",")]
     settings = Settings(model=args.model, weights=args.weights, methods=tuple(methods), seed=args.seed)
@@ -89,7 +89,7 @@ def run(args) -> dict:
               "copies": args.copies, "photos": [p.name for p in sorted(PHOTOS.glob("*.png"))], "layers": {}}
     sheet_rows = []
     for layer in record["layers"]:
-        submodel = get_submodel(net, layer["name"])
+        submodel = truncated(net, layer["name"])
         indices = [e["index"] for e in layer["entries"]]
         natural = filter_means(submodel, caffe(photos), indices).max(axis=0)
         scores = {m: {"robust": [], "high_freq": []} for m in methods}

@@ -13,29 +13,9 @@ import numpy as np
 
 from .errors import AtlasError
 from .imaging import filter_seed, start_image
+from .model import truncated as get_submodel  # the seed's name for it
 
 STEP_SIZE = 10.0
-
-
-def get_submodel(model, layer_name: str, pre_activation: bool = False):
-    """The model truncated at a conv layer's output (or, on request, at that
-    layer's output before its activation function)."""
-    import keras
-
-    try:
-        layer = model.get_layer(layer_name)
-    except ValueError:
-        names = ", ".join(l.name for l in model.layers if isinstance(l, keras.layers.Conv2D))
-        raise AtlasError(f"layer {layer_name!r} is unknown; conv layers are: {names}") from None
-    if not isinstance(layer, keras.layers.Conv2D):
-        names = ", ".join(l.name for l in model.layers if isinstance(l, keras.layers.Conv2D))
-        raise AtlasError(f"layer {layer_name!r} is not a convolution; conv layers are: {names}")
-    if not pre_activation:
-        return keras.Model(model.input, layer.output)
-    linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": layer.name + "_linear"})
-    outputs = linear(layer.input)
-    linear.set_weights(layer.get_weights())
-    return keras.Model(model.input, outputs)
 
 
 def visualize_filter(
