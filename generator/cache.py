@@ -95,5 +95,5 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def ensure_writable(folder: Path) -> None:
     """Fail at once, not after the first batch, when `folder` cannot take files."""
-    atomic_write(folder / ".write-test", b"")
+    atomic_write(folder / ".write-test", b"ok")  # a full disk refuses even this
     (folder / ".write-test").unlink()

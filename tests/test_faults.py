@@ -1,0 +1,171 @@
+"""Faults and hostile input: nothing lost, nothing half-written taken as valid,
+one clear line for the user."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+
+from generator import cache as cache_module
+from tests.conftest import make_tiny_model, run_cli
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (but temporaries) by relative path: for file-by-file comparison."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.endswith(".tmp")
+    }
+
+
+def build_and_render(atlas, model, work: Path, *extra):
+    code, _, err = atlas("build", "--model", model, "--cache-dir", work / "cache", "--quiet", "--iters", 5, *extra)
+    assert code == 0, err
+    code, _, err = atlas("render", "--cache-dir", work / "cache", "--site-dir", work / "site")
+    assert code == 0, err
+
+
+def test_same_settings_give_byte_identical_atlases(atlas, tiny_model, tmp_path):
+    build_and_render(atlas, tiny_model, tmp_path / "a", "--method", "fourier,seed")
+    build_and_render(atlas, tiny_model, tmp_path / "b", "--method", "fourier,seed")
+    assert tree(tmp_path / "a" / "cache" / "filters") == tree(tmp_path / "b" / "cache" / "filters")
+    assert tree(tmp_path / "a" / "site") == tree(tmp_path / "b" / "site")
+
+
+def test_killing_a_build_at_random_points_loses_nothing(atlas, tiny_model, tmp_path):
+    """SIGKILL mid-build, three times at random moments, then finish: the result
+    equals an uninterrupted build file for file."""
+    slow = ("--iters", 1500)  # each layer takes a moment, so kills land mid-layer
+    build_and_render(atlas, tiny_model, tmp_path / "reference", *slow)
+    work = tmp_path / "killed"
+    entries = lambda: list((work / "cache").glob("filters/*/*.png"))
+    rng = random.Random(1234)
+    left = []
+    for target in sorted(rng.sample(range(1, 10), 3)):  # 15 filters: kill before the last layer is in
+        proc = run_cli("build", "--model", tiny_model, "--cache-dir", work / "cache", "--quiet", *slow)
+        while len(entries()) < target and proc.poll() is None:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        left.append(len(entries()))
+        for path in entries():
+            cache_module.decode_png(path.read_bytes())  # whatever is there is whole
+    assert any(n < 15 for n in left), left  # some kill did land mid-build
+    build_and_render(atlas, tiny_model, work, *slow)
+    assert tree(work / "cache" / "filters") == tree(tmp_path / "reference" / "cache" / "filters")
+    assert tree(work / "site") == tree(tmp_path / "reference" / "site")
+
+
+def test_sigterm_stops_like_ctrl_c(tiny_model, tmp_path):
+    cache = tmp_path / "cache"
+    proc = run_cli("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000)
+    deadline = time.monotonic() + 120
+    while not list(cache.glob("filters/*/*.png")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert "Traceback" not in err
+
+
+def test_two_builds_at_once_share_a_cache_safely(atlas, tiny_model, tmp_path):
+    build_and_render(atlas, tiny_model, tmp_path / "reference")
+    args = ["build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 5]
+    first, second = run_cli(*args), run_cli(*args)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert tree(tmp_path / "cache" / "filters") == tree(tmp_path / "reference" / "cache" / "filters")
+
+
+def test_a_full_disk_fails_cleanly(atlas, tiny_model, tmp_path, monkeypatch):
+    real_mkstemp = cache_module.tempfile.mkstemp
+
+    def mkstemp_on_a_full_disk(dir, prefix, suffix):
+        fd, path = real_mkstemp(dir=dir, prefix=prefix, suffix=suffix)
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), path  # every write: ENOSPC
+
+    monkeypatch.setattr(cache_module.tempfile, "mkstemp", mkstemp_on_a_full_disk)
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet")
+    assert code == 1
+    assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # no temporary left behind
+
+
+@pytest.mark.parametrize("command", ["build", "render"])
+def test_unwritable_folders(atlas, tiny_model, tmp_path, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    if command == "build":
+        code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", blocker / "cache", "--quiet")
+    else:
+        build_and_render(atlas, tiny_model, tmp_path)
+        code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", blocker / "site")
+    assert code == 1 and "cannot write" in err and "Not a directory" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_visualize_to_an_unwritable_place(atlas, tiny_model, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = atlas("visualize", "block1_conv1", "--model", tiny_model, "--iters", 1,
+                         "--out", blocker / "x.png")
+    assert code == 1 and "cannot write" in err
+
+
+def test_truncated_and_mismatched_weights(atlas, vgg16_weights, tiny_model, tmp_path):
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(vgg16_weights.read_bytes()[: 10_000_000])
+    code, _, err = atlas("visualize", "block1_conv1", "--weights", truncated, "--iters", 1)
+    assert code == 1 and f"cannot load vgg16 from {truncated}" in err
+    assert len(err.strip().splitlines()) == 1
+
+    # an HDF5 weights file of another network: the tiny model's, in Keras's layout
+    from generator.model import load_model
+    from keras.src.legacy.saving import legacy_h5_format
+
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, load_model(str(tiny_model), tiny_model))
+    code, _, err = atlas("build", "--weights", other, "--cache-dir", tmp_path / "c", "--quiet")
+    assert code == 1 and f"cannot load vgg16 from {other}" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_model_name(atlas, tmp_path):
+    code, _, err = atlas("build", "--model", "alexnet", "--cache-dir", tmp_path / "c")
+    assert code == 1 and "unknown model 'alexnet'; choose one of: vgg16" in err
+
+
+def test_hostile_layer_names_are_escaped_and_kept_inside_the_site(atlas, tmp_path):
+    from generator.tf_quiet import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(3, 3, padding="same", name='block1_<script>alert("x")</script>'.replace("/", "\\"))(inputs)
+    x = keras.layers.Conv2D(2, 3, padding="same", name='..\\..\\outside & "co"')(x)
+    model = tmp_path / "hostile.keras"
+    keras.Model(inputs, x).save(model)
+
+    build_and_render(atlas, model, tmp_path, "--method", "fourier,seed")
+    site = tmp_path / "site"
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(site in p.parents or tmp_path / "cache" in p.parents or p == model for p in written)
+    for page in site.rglob("*.html"):
+        assert "<script>alert" not in page.read_text()
+    index = (site / "index.html").read_text()
+    assert "block1_&lt;script&gt;alert(&#34;x&#34;)&lt;\\script&gt;" in index
+    from tests.test_pipeline import broken_links
+
+    assert broken_links(site) == []
