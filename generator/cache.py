@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AtlasError
-from .imaging import decode_png, encode_png
+from .imaging import encode_png, read_png_meta
 
 
 def cache_key(params: dict) -> str:
@@ -56,7 +56,7 @@ class Cache:
         path = self.path(key)
         try:
             data = path.read_bytes()
-            _, meta = decode_png(data)
+            meta = read_png_meta(data)
         except (OSError, ValueError):
             return None
         if meta.get("key") != key:

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 META_KEY = "filter-atlas"
+PNG_END = b"IEND\xaeB`\x82"  # the end chunk's type and CRC: every whole PNG ends so
 
 
 def filter_seed(base_seed: int, layer: str, index: int) -> int:
@@ -39,6 +40,20 @@ def encode_png(pixels: np.ndarray, meta: dict) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="PNG", pnginfo=info, optimize=False)
     return out.getvalue()
+
+
+def read_png_meta(data: bytes) -> dict:
+    """The metadata of an atlas PNG, after checking every chunk's CRC through the
+    end marker (a truncated or damaged file fails) without decompressing pixels."""
+    if not data.endswith(PNG_END):
+        raise ValueError("not a valid atlas PNG: it does not end with the IEND chunk")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            meta = json.loads(img.info[META_KEY])
+            img.verify()
+            return meta
+    except Exception as exc:
+        raise ValueError(f"not a valid atlas PNG: {exc}") from None
 
 
 def decode_png(data: bytes) -> tuple[np.ndarray, dict]:

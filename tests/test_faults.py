@@ -14,6 +14,7 @@ import h5py
 import pytest
 
 from generator import cache as cache_module
+from generator.imaging import decode_png
 from tests.conftest import make_tiny_model, run_cli
 
 
@@ -58,7 +59,7 @@ def test_killing_a_build_at_random_points_loses_nothing(atlas, tiny_model, tmp_p
         proc.wait(timeout=60)
         left.append(len(entries()))
         for path in entries():
-            cache_module.decode_png(path.read_bytes())  # whatever is there is whole
+            decode_png(path.read_bytes())  # whatever is there is whole
     assert any(n < 15 for n in left), left  # some kill did land mid-build
     build_and_render(atlas, tiny_model, work, *slow)
     assert tree(work / "cache" / "filters") == tree(tmp_path / "reference" / "cache" / "filters")
@@ -169,3 +170,25 @@ def test_hostile_layer_names_are_escaped_and_kept_inside_the_site(atlas, tmp_pat
     from tests.test_pipeline import broken_links
 
     assert broken_links(site) == []
+
+
+@pytest.mark.parametrize("damage", ["empty", "half", "last byte", "flipped byte", "other png"])
+def test_every_kind_of_damaged_cache_entry_is_caught(atlas, tiny_model, tmp_path, damage):
+    args = ("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--iters", 5)
+    atlas(*args, "--quiet")
+    before = tree(tmp_path / "cache" / "filters")
+    victims = sorted((tmp_path / "cache" / "filters").rglob("*.png"))
+    victim, donor = victims[2], victims[7]
+    data = victim.read_bytes()
+    damaged = {
+        "empty": b"",
+        "half": data[: len(data) // 2],
+        "last byte": data[:-1],
+        "flipped byte": data[:60] + bytes([data[60] ^ 0xFF]) + data[61:],
+        "other png": donor.read_bytes(),  # whole, but another filter's: its key does not match
+    }[damage]
+    victim.write_bytes(damaged)
+    code, out, err = atlas(*args)
+    assert code == 0, err
+    assert out.count("is corrupt; recomputing it") == 1
+    assert tree(tmp_path / "cache" / "filters") == before
