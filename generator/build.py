@@ -76,7 +76,7 @@ def open_network(settings: Settings, cache: Cache) -> Network:
         net.description = {
             "input_shape": list(models.input_shape(keras_model)),
             "layers": [asdict(layer) for layer in models.conv_layers(keras_model)],
-            "other_layers": [layer.name for layer in keras_model.layers],
+            "all_layers": [layer.name for layer in keras_model.layers],
         }
         if not net.description["layers"]:
             raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
@@ -116,7 +116,7 @@ def build(
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     net = open_network(settings, cache)
-    chosen = select_layers(net.layers, layers, net.description.get("other_layers", []))
+    chosen = select_layers(net.layers, layers, net.description.get("all_layers", []))
     wanted = select_filters(chosen, parse_filters(filters))
     keys = {
         (method, name, i): cache_key(filter_params(settings, net, method, name, i))
