@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .build import Settings
+from .methods import METHODS
 from .imaging import filter_seed, to_uint8
 from .model import conv_layers, load_model, model_source
 from .tf_quiet import import_keras
@@ -199,7 +200,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="vgg16")
     p.add_argument("--weights", default=None)
     p.add_argument("--filters", type=int, default=8, help="filters per sampled layer (default: 8)")
-    p.add_argument("--iters", type=int, default=Settings.iters)
+    p.add_argument("--iters", type=int, default=METHODS["seed"].steps)
     p.add_argument("--seed", type=int, default=Settings.seed)
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     p.add_argument("--out", default="bench.json")
