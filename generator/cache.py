@@ -89,11 +89,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise AtlasError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise AtlasError(f"cannot write {path}: {os_reason(path, exc)}") from None
         raise
+
+
+def os_reason(path: Path, exc: OSError) -> str:
+    """The system's reason, but naming the real culprit when a parent is a file."""
+    for parent in path.parents:
+        if parent.exists():
+            return exc.strerror or str(exc) if parent.is_dir() else f"{parent} is a file, not a folder"
+    return exc.strerror or str(exc)
 
 
 def ensure_writable(folder: Path) -> None:
     """Fail at once, not after the first batch, when `folder` cannot take files."""
-    atomic_write(folder / ".write-test", b"ok")  # a full disk refuses even this
-    (folder / ".write-test").unlink()
+    probe = folder / ".write-test"
+    try:
+        atomic_write(probe, b"ok")  # a full disk refuses even this
+    except AtlasError as exc:
+        raise AtlasError(str(exc).replace(f"cannot write {probe}", f"cannot write to {folder}")) from None
+    probe.unlink()

@@ -112,7 +112,7 @@ def test_unwritable_folders(atlas, tiny_model, tmp_path, command):
     else:
         build_and_render(atlas, tiny_model, tmp_path)
         code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", blocker / "site")
-    assert code == 1 and "cannot write" in err and "Not a directory" in err
+    assert code == 1 and "cannot write to" in err and "a-file is a file, not a folder" in err
     assert len(err.strip().splitlines()) == 1
 
 
