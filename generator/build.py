@@ -66,22 +66,26 @@ def open_network(settings: Settings, cache: Cache) -> Network:
     """Identify the network by its file's hash; describe it from the cache if we can."""
     source = models.model_source(settings.model, settings.weights)
     sha, md5 = models.file_digests(source)
-    desc_path = cache.root / "models" / f"{sha[:24]}.json"
     note = models.describe_weights(settings.model, source, md5)
     net = Network(settings.model, source, sha, note, {})
+    desc_path = cache.root / "models" / f"{sha[:24]}.json"
     try:
         net.description = json.loads(desc_path.read_text())
     except (FileNotFoundError, ValueError):
-        keras_model = net.load()
-        net.description = {
-            "input_shape": list(models.input_shape(keras_model)),
-            "layers": [asdict(layer) for layer in models.conv_layers(keras_model)],
-            "all_layers": [layer.name for layer in keras_model.layers],
-        }
-        if not net.description["layers"]:
-            raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
+        net.description = describe(net.load())
         atomic_write(desc_path, json.dumps(net.description).encode())
+    if not net.description["layers"]:
+        raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
     return net
+
+
+def describe(keras_model) -> dict:
+    """What a build needs to know of a network without loading it again."""
+    return {
+        "input_shape": list(models.input_shape(keras_model)),
+        "layers": [asdict(layer) for layer in models.conv_layers(keras_model)],
+        "all_layers": [layer.name for layer in keras_model.layers],
+    }
 
 
 def filter_params(settings: Settings, net: Network, method: str, layer: str, index: int) -> dict:

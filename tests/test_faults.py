@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from generator import cache as cache_module
 from generator.imaging import decode_png
-from tests.conftest import make_tiny_model, run_cli
+from tests.conftest import run_cli
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -192,3 +191,14 @@ def test_every_kind_of_damaged_cache_entry_is_caught(atlas, tiny_model, tmp_path
     assert code == 0, err
     assert out.count("is corrupt; recomputing it") == 1
     assert tree(tmp_path / "cache" / "filters") == before
+
+
+def test_a_model_without_convolutions(atlas, tmp_path):
+    from generator.tf_quiet import import_keras
+
+    keras = import_keras()
+    inputs = keras.Input((8, 8, 3))
+    path = tmp_path / "dense.keras"
+    keras.Model(inputs, keras.layers.Dense(2, name="block1_dense")(inputs)).save(path)
+    code, _, err = atlas("build", "--model", path, "--cache-dir", tmp_path / "c", "--quiet")
+    assert code == 1 and "has no 2-D convolution layers to visualize" in err
