@@ -110,7 +110,8 @@ def run_visualize(args) -> None:
     from .imaging import encode_png
     from .methods import get_method
     from .model import load_model, model_source
-    from .seed_loop import visualize_filter, visualize_with_engine
+    from .engine import visualize_with_engine
+    from .seed_loop import visualize_filter
     from .site import safe_name
 
     method = get_method(args.method, args.iters)

@@ -11,12 +11,15 @@ the layer.
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
 
 from .methods import METHODS, Method
+from .imaging import filter_seed
 from .model import truncated
+from .seed_loop import check_filter_index
 from .tf_quiet import import_keras
 
 PRECISIONS = ("float32", "bfloat16")
@@ -71,6 +74,17 @@ def batch_size_for(submodel, budget_bytes: int | None = None) -> int:
         floats += int(np.prod(shape))
     per_image = floats * 4 * 3
     return int(max(1, min(MAX_BATCH, budget_bytes // per_image)))
+
+
+def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision="float32"):
+    """One filter with another method, through the batched engine."""
+    engine = LayerEngine(model, layer_name, precision, method)
+    if f_index is None:
+        f_index = random.randint(0, engine.num_filters - 1)
+    check_filter_index(layer_name, f_index, engine.num_filters)
+    start = engine.start([filter_seed(seed, layer_name, f_index)])
+    _, images, activations = engine.run(start, [f_index], seed=seed)
+    return images[0], f_index, float(activations[0])
 
 
 class LayerEngine:

@@ -44,12 +44,15 @@ class Method:
         return key
 
     def network_input(self, image):
-        if self.preprocess == "none":
-            return image
-        import tensorflow as tf
+        return image if self.preprocess == "none" else caffe_input(image)
 
-        bgr = tf.reverse(image * 255.0, axis=[-1])
-        return bgr - tf.constant(CAFFE_BGR_MEAN)
+
+def caffe_input(image):
+    """RGB in [0, 1] (a tensor or an array) -> VGG16's input: BGR in 0..255 minus ImageNet's means."""
+    import tensorflow as tf
+
+    bgr = tf.reverse(tf.cast(image, tf.float32) * 255.0, axis=[-1])
+    return bgr - tf.constant(CAFFE_BGR_MEAN)
 
 
 METHODS = {

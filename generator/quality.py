@@ -27,18 +27,13 @@ import numpy as np
 from .build import DEFAULT_CACHE_DIR, Settings, build
 from .cache import Cache
 from .imaging import decode_png
-from .methods import CAFFE_BGR_MEAN, DEFAULT_METHOD, METHODS
+from .methods import DEFAULT_METHOD, METHODS, caffe_input
 from .model import load_model, model_source
 from .transforms import RandomAffine
 
 PHOTOS = Path(__file__).resolve().parent.parent / "data" / "photos"
 SAMPLE_FILTERS = "0,11,23,35,47,59"  # fixed, and valid in every VGG16 layer
 SCORING_WARP = RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0)
-
-
-def caffe(images01: np.ndarray) -> np.ndarray:
-    """RGB in [0, 1] -> VGG16's input: BGR in 0..255 minus ImageNet's means."""
-    return images01[..., ::-1] * 255.0 - np.array(CAFFE_BGR_MEAN, np.float32)
 
 
 def load_photos(size: tuple[int, int]) -> np.ndarray:
@@ -52,7 +47,7 @@ def load_photos(size: tuple[int, int]) -> np.ndarray:
 
 
 def filter_means(submodel, images, filters) -> np.ndarray:
-    acts = submodel(np.asarray(images, np.float32)).numpy()  # (n, h, w, channels)
+    acts = np.asarray(submodel(images))  # (n, h, w, channels)
     return acts.mean(axis=(1, 2))[:, filters]  # (n, len(filters))
 
 
@@ -61,7 +56,7 @@ def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int) 
 
     batch = tf.constant(np.repeat(picture01[None], copies, axis=0), tf.float32)
     moved = np.concatenate([SCORING_WARP(batch[k : k + 1], k, 12345).numpy() for k in range(copies)])
-    return float(filter_means(submodel, caffe(moved), [index]).mean())
+    return float(filter_means(submodel, caffe_input(moved), [index]).mean())
 
 
 def high_frequency_fraction(picture01: np.ndarray) -> float:
@@ -91,7 +86,7 @@ def run(args) -> dict:
     for layer in record["layers"]:
         submodel = truncated(net, layer["name"])
         indices = [e["index"] for e in layer["entries"]]
-        natural = filter_means(submodel, caffe(photos), indices).max(axis=0)
+        natural = filter_means(submodel, caffe_input(photos), indices).max(axis=0)
         scores = {m: {"robust": [], "high_freq": []} for m in methods}
         pictures = {m: [] for m in methods}
         for entry, natural_max in zip(layer["entries"], natural):

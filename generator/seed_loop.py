@@ -59,19 +59,6 @@ def visualize_filter(
     return image.numpy(), f_index, float(tf.math.reduce_mean(out))
 
 
-def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision="float32"):
-    """One filter with another method, through the batched engine."""
-    from .engine import LayerEngine
-
-    engine = LayerEngine(model, layer_name, precision, method)
-    if f_index is None:
-        f_index = random.randint(0, engine.num_filters - 1)
-    check_filter_index(layer_name, f_index, engine.num_filters)
-    start = engine.start([filter_seed(seed, layer_name, f_index)])
-    _, images, activations = engine.run(start, [f_index], seed=seed)
-    return images[0], f_index, float(activations[0])
-
-
 def check_filter_index(layer_name: str, index: int, num_filters: int) -> None:
     if not 0 <= index < num_filters:
         raise AtlasError(

@@ -119,11 +119,14 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     ensure_writable(site)
     written: set[Path] = set()
 
-    def emit(relpath: str, data: bytes) -> None:
+    def emit(relpath: str, data: bytes, content_named: bool = False) -> None:
+        """Write a site file unless it already holds these bytes (a file named
+        by its content's hash holds them whenever it exists)."""
         path = site / relpath
         written.add(path)
-        if not (path.is_file() and path.read_bytes() == data):
-            atomic_write(path, data)
+        if path.is_file() and (content_named or path.read_bytes() == data):
+            return
+        atomic_write(path, data)
 
     blocks = collect_pages(record, cache, emit)
     env = jinja_env()
@@ -189,8 +192,8 @@ def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[s
     thumb = thumbnail(cache, digest, data)
     image_path = f"img/{digest[:20]}.png"
     thumb_path = f"thumbs/{hashlib.sha256(thumb).hexdigest()[:20]}.webp"
-    emit(image_path, data)
-    emit(thumb_path, thumb)
+    emit(image_path, data, content_named=True)
+    emit(thumb_path, thumb, content_named=True)
     return image_path, thumb_path
 
 

@@ -266,3 +266,11 @@ def test_a_filter_alone_gets_the_picture_it_gets_in_a_full_batch(atlas, tiny_mod
 def test_unknown_method(atlas, tiny_model, tmp_path):
     code, _, err = atlas(*build_args(tiny_model, tmp_path, "--method", "dream"))
     assert code == 1 and "unknown method 'dream'; choose from: seed, fourier" in err
+
+
+def test_visualize_with_the_fourier_method(atlas, tiny_model, tmp_path):
+    code, out, err = atlas("visualize", "block2_conv1", "--filter", 2, "--method", "fourier", "--iters", 3,
+                           "--model", tiny_model, "--out", tmp_path / "f.png")
+    assert code == 0, err
+    pixels, meta = decode_png((tmp_path / "f.png").read_bytes())
+    assert pixels.shape == (16, 16, 3) and meta["method"] == "fourier" and meta["filter"] == 2
