@@ -107,6 +107,7 @@ def add_dir_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_visualize(args) -> None:
+    from .cache import atomic_write
     from .imaging import encode_png
     from .methods import get_method
     from .model import load_model, model_source
@@ -122,7 +123,7 @@ def run_visualize(args) -> None:
         image, index, activation = visualize_with_engine(net, args.layer, args.filter, method, args.seed)
     out = args.out or Path(f"{safe_name(args.layer)}_{index}.png")
     meta = {"layer": args.layer, "filter": index, "method": method.name, "activation": activation}
-    write_user_file(out, encode_png(method.param.to_pixels(image), meta))
+    atomic_write(out, encode_png(method.param.to_pixels(image), meta))
     print(f"{args.layer}, {index}: final activation {activation:.4f}; wrote {out}")
 
 
@@ -157,12 +158,6 @@ def parse_methods(spec: str) -> list[str]:
     if not names or len(set(names)) != len(names):
         raise AtlasError(f"cannot parse --method {spec!r}: expected names like seed,fourier")
     return names
-
-
-def write_user_file(path: Path, data: bytes) -> None:
-    from .cache import atomic_write
-
-    atomic_write(path, data)
 
 
 if __name__ == "__main__":

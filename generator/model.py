@@ -155,6 +155,12 @@ def load_model(model: str, source: Path):
         raise AtlasError(f"cannot load {model} from {source}: {first_line(exc)}") from None
 
 
+def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
+    """The error for a layer name that is no conv layer, listing the ones there are."""
+    problem = "is not a convolution" if exists else "is unknown"
+    return AtlasError(f"layer {name!r} {problem}; conv layers are: {', '.join(conv_names)}")
+
+
 def conv_layers(keras_model) -> list[ConvLayer]:
     """Every 2-D convolution in the model, in order, grouped by name prefix."""
     keras = import_keras()
@@ -178,9 +184,9 @@ def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str |
     try:
         layer = model.get_layer(layer_name)
     except ValueError:
-        raise AtlasError(f"layer {layer_name!r} is unknown; conv layers are: {', '.join(convs)}") from None
+        raise not_a_conv_layer(layer_name, convs, exists=False) from None
     if not isinstance(layer, keras.layers.Conv2D):
-        raise AtlasError(f"layer {layer_name!r} is not a convolution; conv layers are: {', '.join(convs)}")
+        raise not_a_conv_layer(layer_name, convs, exists=True)
     if pre_activation:
         linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": "linear"})
         outputs = linear(layer.input)

@@ -101,10 +101,7 @@ def run(args) -> dict:
                        "median_high_freq": statistics.median(s["high_freq"]),
                        "robust": s["robust"], "high_freq": s["high_freq"]} for m, s in scores.items()}
         if "seed" in scores and default != "seed":
-            pairs = list(zip(scores[default]["robust"], scores["seed"]["robust"]))
-            summary["default_beats_seed_robust"] = sum(d > s for d, s in pairs) / len(pairs)
-            pairs = list(zip(scores[default]["high_freq"], scores["seed"]["high_freq"]))
-            summary["default_less_high_freq"] = sum(d < s for d, s in pairs) / len(pairs)
+            summary.update(default_wins(scores[default], scores["seed"]))
         report["layers"][layer["name"]] = summary
         print_layer(layer["name"], summary, methods)
         if layer["name"].endswith("_conv1"):
@@ -114,19 +111,25 @@ def run(args) -> dict:
     return report
 
 
+def default_wins(default: dict, seed: dict) -> dict:
+    """On the same filters, how often the default's picture is more robust than
+    seed's, and how often it has less high-frequency power."""
+    robust = [d > s for d, s in zip(default["robust"], seed["robust"])]
+    smoother = [d < s for d, s in zip(default["high_freq"], seed["high_freq"])]
+    return {"default_beats_seed_robust": sum(robust) / len(robust),
+            "default_less_high_freq": sum(smoother) / len(smoother)}
+
+
 def overall(report: dict, default: str, blocks) -> dict:
     """Across the sampled filters of the given blocks: how often the default wins."""
-    wins = robust = fewer = 0
-    for name, layer in report["layers"].items():
-        if name.split("_")[0] in blocks and "default_beats_seed_robust" in layer:
-            n = len(layer[default]["robust"])
-            robust += n
-            wins += round(layer["default_beats_seed_robust"] * n)
-            fewer += round(layer["default_less_high_freq"] * n)
-    if not robust:
+    layers = [layer for name, layer in report["layers"].items()
+              if name.split("_")[0] in blocks and "default_beats_seed_robust" in layer]
+    if not layers:
         return {}
-    return {"filters": robust, "default_beats_seed_robust": wins / robust,
-            "default_less_high_freq": fewer / robust}
+    pooled = {method: {score: [x for layer in layers for x in layer[method][score]]
+                       for score in ("robust", "high_freq")}
+              for method in (default, "seed")}
+    return {"filters": len(pooled[default]["robust"]), **default_wins(pooled[default], pooled["seed"])}
 
 
 def print_layer(name: str, summary: dict, methods: list[str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import AtlasError
-from .model import ConvLayer
+from .model import ConvLayer, not_a_conv_layer
 
 
 def parse_filters(spec: str | None) -> list[int] | None:
@@ -42,9 +42,7 @@ def select_layers(layers: list[ConvLayer], spec: str | None, all_names=()) -> li
     known = {layer.name for layer in layers} | {layer.block for layer in layers}
     for name in wanted:
         if name not in known:
-            choices = ", ".join(layer.name for layer in layers)
-            problem = "is not a convolution" if name in all_names else "is unknown"
-            raise AtlasError(f"layer {name!r} {problem}; conv layers are: {choices}")
+            raise not_a_conv_layer(name, [layer.name for layer in layers], exists=name in all_names)
     return [l for l in layers if l.name in wanted or l.block in wanted]
 
 
