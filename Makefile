@@ -49,7 +49,7 @@ lint-workflows: node_modules
 # without touching the working tree or the current branch.
 publish:
 	@test -f $(SITE_DIR)/index.html || { echo "make publish: no site in $(SITE_DIR)/; run make atlas first" >&2; exit 1; }
-	@index=$$(git rev-parse --absolute-git-dir)/gh-pages.index; rm -f $$index; \
+	@index=$$(mktemp "$$(git rev-parse --absolute-git-dir)/gh-pages.index.XXXXXX"); rm -f $$index; \
 	GIT_INDEX_FILE=$$index git --work-tree=$(SITE_DIR) add --all --force . && \
 	tree=$$(GIT_INDEX_FILE=$$index git write-tree) && rm -f $$index && \
 	parent=$$(git rev-parse -q --verify refs/heads/gh-pages || true) && \

@@ -78,12 +78,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     A full disk or a read-only folder becomes a one-line AtlasError."""
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        tmp = write_temporary(path.parent, f".{path.name}.", data)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp:
@@ -91,6 +86,22 @@ def atomic_write(path: Path, data: bytes) -> None:
         if isinstance(exc, OSError):
             raise AtlasError(f"cannot write {path}: {os_reason(path, exc)}") from None
         raise
+
+
+def write_temporary(folder: Path, prefix: str, data: bytes) -> str:
+    """`data` on disk under a name no other process can pick (so concurrent
+    builds never touch each other's temporaries); returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # a full disk refuses here, not later
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def os_reason(path: Path, exc: OSError) -> str:
@@ -102,10 +113,9 @@ def os_reason(path: Path, exc: OSError) -> str:
 
 
 def ensure_writable(folder: Path) -> None:
-    """Fail at once, not after the first batch, when `folder` cannot take files."""
-    probe = folder / ".write-test"
+    """Fail at once, not after the first batch, when `folder` cannot take files.
+    The probe has a name of its own, so builds sharing the folder cannot collide."""
     try:
-        atomic_write(probe, b"ok")  # a full disk refuses even this
-    except AtlasError as exc:
-        raise AtlasError(str(exc).replace(f"cannot write {probe}", f"cannot write to {folder}")) from None
-    probe.unlink()
+        Path(write_temporary(folder, ".write-test.", b"ok")).unlink()
+    except OSError as exc:
+        raise AtlasError(f"cannot write to {folder}: {os_reason(folder / 'probe', exc)}") from None

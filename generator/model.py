@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import write_temporary
 from .errors import AtlasError
 from .tf_quiet import import_keras
 
@@ -228,11 +229,14 @@ def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -
     net = getattr(keras.applications, spec.builder)(
         include_top=False, weights=None, input_shape=(size, size, 3)
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, net)
-    os.replace(tmp, path)
+    # A temporary of its own, so two writers of the same file never collide.
+    tmp = Path(write_temporary(path.parent, f".{path.name}.", b""))
+    try:
+        with h5py.File(tmp, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, net)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -281,7 +281,11 @@ def remove_stale(site: Path, written: set[Path]) -> None:
     """Delete what earlier renders made and this one did not, in render's own folders only."""
     for folder in MANAGED_DIRS:
         for path in sorted((site / folder).rglob("*"), reverse=True):
+            # Another render of the same site may remove or add files meanwhile.
             if path.is_file() and path not in written:
-                path.unlink()
+                path.unlink(missing_ok=True)
             elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+                try:
+                    path.rmdir()
+                except OSError:  # gone already, or just filled again
+                    pass

@@ -77,14 +77,44 @@ def test_sigterm_stops_like_ctrl_c(tiny_model, tmp_path):
     assert "Traceback" not in err
 
 
-def test_two_builds_at_once_share_a_cache_safely(atlas, tiny_model, tmp_path):
+def test_several_builds_at_once_share_a_cache_safely(atlas, tiny_model, tmp_path):
     build_and_render(atlas, tiny_model, tmp_path / "reference")
     args = ["build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 5]
-    first, second = run_cli(*args), run_cli(*args)
-    for proc in (first, second):
+    builds = [run_cli(*args) for _ in range(4)]
+    for proc in builds:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     assert tree(tmp_path / "cache" / "filters") == tree(tmp_path / "reference" / "cache" / "filters")
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+
+
+def test_writability_probes_of_concurrent_builds_never_collide(tmp_path):
+    """Many probes of one folder at once, as builds and renders sharing a cache
+    or site do: a fixed probe name lets one delete another's probe."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def probe_repeatedly(_):
+        for _ in range(200):
+            cache_module.ensure_writable(tmp_path)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(probe_repeatedly, range(8)))  # re-raises any probe's failure
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_concurrent_renders_of_one_site(atlas, tiny_model, tmp_path):
+    """Four renders into one site at once all finish, and leave it whole."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    build_and_render(atlas, tiny_model, tmp_path)
+    from generator.site import render
+
+    with ThreadPoolExecutor(4) as pool:
+        pages = list(pool.map(lambda _: render(tmp_path / "cache", tmp_path / "site"), range(4)))
+    assert pages == [21] * 4
+    from tests.test_pipeline import broken_links
+
+    assert broken_links(tmp_path / "site") == []
 
 
 def test_a_full_disk_fails_cleanly(atlas, tiny_model, tmp_path, monkeypatch):
