@@ -22,7 +22,7 @@ import numpy as np
 from .build import Settings
 from .methods import METHODS
 from .imaging import filter_seed, to_uint8
-from .model import conv_layers, load_model, model_source
+from .networks import conv_layers, load_model, model_source
 from .tf_quiet import import_keras
 
 
@@ -170,7 +170,7 @@ def summarize(rows, net, precision, args) -> dict:
 def estimate_full_atlas(net, rows, iters) -> float:
     """Seconds for every filter: each layer's FLOPs at the full-batch rate of the
     sampled layer of its block."""
-    from .model import truncated
+    from .networks import truncated
 
     rate = {r["layer"].split("_")[0]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
     total = 0.0

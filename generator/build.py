@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import model as models
+from . import networks as models
 from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
 from .imaging import filter_seed

@@ -110,7 +110,7 @@ def run_visualize(args) -> None:
     from .cache import atomic_write
     from .imaging import encode_png
     from .methods import get_method
-    from .model import load_model, model_source
+    from .networks import load_model, model_source
     from .engine import visualize_with_engine
     from .seed_loop import visualize_filter
     from .site import safe_name
@@ -147,7 +147,7 @@ def run_render(args) -> None:
 
 
 def run_seeded_weights(args) -> None:
-    from .model import save_seeded_weights
+    from .networks import save_seeded_weights
 
     save_seeded_weights(args.out, args.seed)
     print(f"wrote seeded random VGG16 weights to {args.out}")

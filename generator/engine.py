@@ -18,7 +18,7 @@ import numpy as np
 
 from .methods import METHODS, Method
 from .imaging import filter_seed
-from .model import truncated
+from .networks import truncated
 from .seed_loop import check_filter_index
 from .tf_quiet import import_keras
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .errors import AtlasError
+from .networks import caffe_input
 from .optimizers import Adam, NormalizedAscent
 from .param import FourierParam, PixelParam
 from .transforms import NoTransform, RandomAffine
 
-# keras.applications.vgg16.preprocess_input ("caffe" mode): RGB in 0..255 to
-# BGR with ImageNet's channel means subtracted.
-CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 DEFAULT_METHOD = "fourier"
 
 
@@ -45,14 +43,6 @@ class Method:
 
     def network_input(self, image):
         return image if self.preprocess == "none" else caffe_input(image)
-
-
-def caffe_input(image):
-    """RGB in [0, 1] (a tensor or an array) -> VGG16's input: BGR in 0..255 minus ImageNet's means."""
-    import tensorflow as tf
-
-    bgr = tf.reverse(tf.cast(image, tf.float32) * 255.0, axis=[-1])
-    return bgr - tf.constant(CAFFE_BGR_MEAN)
 
 
 METHODS = {

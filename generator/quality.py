@@ -27,8 +27,9 @@ import numpy as np
 from .build import DEFAULT_CACHE_DIR, Settings, build
 from .cache import Cache
 from .imaging import decode_png
-from .methods import DEFAULT_METHOD, METHODS, caffe_input
-from .model import load_model, model_source
+from .methods import DEFAULT_METHOD, METHODS
+from .networks import caffe_input
+from .networks import load_model, model_source
 from .transforms import RandomAffine
 
 PHOTOS = Path(__file__).resolve().parent.parent / "data" / "photos"
@@ -70,7 +71,7 @@ def high_frequency_fraction(picture01: np.ndarray) -> float:
 
 
 def run(args) -> dict:
-    from .model import truncated
+    from .networks import truncated
 
     methods = [m.strip() for m in args.methods.split(",")]
     settings = Settings(model=args.model, weights=args.weights, methods=tuple(methods), seed=args.seed)

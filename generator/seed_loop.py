@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import AtlasError
 from .imaging import filter_seed, start_image
-from .model import truncated as get_submodel  # the seed's name for it
+from .networks import truncated as get_submodel  # the seed's name for it
 
 STEP_SIZE = 10.0
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import AtlasError
-from .model import ConvLayer, not_a_conv_layer
+from .networks import ConvLayer, not_a_conv_layer
 
 
 def parse_filters(spec: str | None) -> list[int] | None:

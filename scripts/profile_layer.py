@@ -12,7 +12,7 @@ import time
 def run(weights, layer, precision="bfloat16", iters=10):
     from generator.engine import LayerEngine
     from generator.imaging import filter_seed
-    from generator.model import load_model
+    from generator.networks import load_model
 
     net = load_model("vgg16", weights)
     engine = LayerEngine(net, layer, precision)

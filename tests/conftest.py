@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from generator.model import BUILTIN_MODELS, save_seeded_weights
+from generator.networks import BUILTIN_MODELS, save_seeded_weights
 from generator.tf_quiet import import_keras
 
 REPO = Path(__file__).resolve().parent.parent

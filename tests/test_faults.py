@@ -161,7 +161,7 @@ def test_truncated_and_mismatched_weights(atlas, vgg16_weights, tiny_model, tmp_
     assert len(err.strip().splitlines()) == 1
 
     # an HDF5 weights file of another network: the tiny model's, in Keras's layout
-    from generator.model import load_model
+    from generator.networks import load_model
     from keras.src.legacy.saving import legacy_h5_format
 
     other = tmp_path / "other.h5"

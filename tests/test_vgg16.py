@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from generator.imaging import decode_png, to_uint8
-from generator.model import load_model
+from generator.networks import load_model
 from generator.seed_loop import visualize_filter
 
 SAMPLE_LAYERS = ["block1_conv1", "block3_conv1"]
@@ -90,7 +90,7 @@ def test_weights_that_are_not_hdf5_or_do_not_fit(atlas, tiny_model, tmp_path):
 
 
 def test_weights_come_from_env_then_keras_cache(atlas, vgg16_weights, tmp_path, monkeypatch):
-    from generator.model import resolve_weights
+    from generator.networks import resolve_weights
 
     monkeypatch.setenv("FILTER_ATLAS_WEIGHTS", str(vgg16_weights))
     assert resolve_weights("vgg16") == vgg16_weights

@@ -1,64 +1,21 @@
-"""Loading the network and finding its conv layers.
+"""Loading a network: weights resolved the way a Keras user expects.
 
-Weights are resolved the way a Keras user expects: an explicit file first
-(`--weights PATH` or FILTER_ATLAS_WEIGHTS), then the Keras cache
-(~/.keras/models/), then Keras's own download.
+An explicit file first (`--weights PATH` or FILTER_ATLAS_WEIGHTS), then the
+Keras cache (~/.keras/models/), then Keras's own download.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import write_temporary
-from .errors import AtlasError
-from .tf_quiet import import_keras
+from ..cache import write_temporary
+from ..errors import AtlasError
+from ..tf_quiet import import_keras
+from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file
 
 WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
-DEFAULT_MODEL = "vgg16"
-
-
-@dataclass(frozen=True)
-class BuiltinModel:
-    """A model from keras.applications, headless, at a fixed input size."""
-
-    builder: str  # attribute of keras.applications
-    weights_file: str  # name of the no-top ImageNet file in the Keras cache
-    weights_md5: str
-    weights_url: str
-    input_size: int
-
-
-BUILTIN_MODELS = {
-    "vgg16": BuiltinModel(
-        builder="VGG16",
-        weights_file="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_md5="6d6bbae143d832006294945121d1f1fc",
-        weights_url=(
-            "https://storage.googleapis.com/tensorflow/keras-applications/"
-            "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-        ),
-        input_size=96,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class ConvLayer:
-    name: str
-    block: str
-    filters: int
-
-
-def block_of(layer_name: str) -> str:
-    """Keras names layers `<block>_<kind><n>`; the prefix groups them."""
-    return layer_name.split("_", 1)[0]
-
-
-def is_model_file(model: str) -> bool:
-    return model.endswith((".keras", ".h5")) or os.sep in model
 
 
 def keras_cache_dir() -> Path:
@@ -97,16 +54,6 @@ def download_weights(spec: BuiltinModel) -> Path:
             f"could not download {spec.weights_file} ({first_line(exc)}); "
             f"download it yourself and pass --weights PATH, set {WEIGHTS_ENV}=PATH, "
             f"or put it in {keras_cache_dir()}/"
-        ) from None
-
-
-def builtin_spec(model: str) -> BuiltinModel:
-    try:
-        return BUILTIN_MODELS[model]
-    except KeyError:
-        choices = ", ".join(sorted(BUILTIN_MODELS))
-        raise AtlasError(
-            f"unknown model {model!r}; choose one of: {choices}, or a path to a .keras file"
         ) from None
 
 
@@ -154,63 +101,6 @@ def load_model(model: str, source: Path):
         raise
     except Exception as exc:  # h5py, Keras and ValueError all mean "not this file"
         raise AtlasError(f"cannot load {model} from {source}: {first_line(exc)}") from None
-
-
-def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
-    """The error for a layer name that is no conv layer, listing the ones there are."""
-    problem = "is not a convolution" if exists else "is unknown"
-    return AtlasError(f"layer {name!r} {problem}; conv layers are: {', '.join(conv_names)}")
-
-
-def conv_layers(keras_model) -> list[ConvLayer]:
-    """Every 2-D convolution in the model, in order, grouped by name prefix."""
-    keras = import_keras()
-
-    return [
-        ConvLayer(layer.name, block_of(layer.name), int(layer.filters))
-        for layer in keras_model.layers
-        if isinstance(layer, keras.layers.Conv2D)
-    ]
-
-
-def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str | None = None):
-    """The model truncated at a conv layer's output (or, on request, at that
-    layer's output before its activation function), optionally computing in
-    another dtype policy.
-
-    The copy's layers get neutral names: a model may name its layers anything,
-    but TensorFlow's graph scopes accept only a few characters."""
-    keras = import_keras()
-    convs = [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    try:
-        layer = model.get_layer(layer_name)
-    except ValueError:
-        raise not_a_conv_layer(layer_name, convs, exists=False) from None
-    if not isinstance(layer, keras.layers.Conv2D):
-        raise not_a_conv_layer(layer_name, convs, exists=True)
-    if pre_activation:
-        linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": "linear"})
-        outputs = linear(layer.input)
-        linear.set_weights(layer.get_weights())
-    else:
-        outputs = layer.output
-    sub = keras.Model(model.input, outputs)
-    names = iter(range(len(sub.layers)))
-
-    def neutral(original):
-        config = {**original.get_config(), "name": f"layer{next(names)}"}
-        if dtype:
-            config["dtype"] = dtype
-        return original.__class__.from_config(config)
-
-    copy = keras.models.clone_model(sub, clone_function=neutral)
-    copy.set_weights(sub.get_weights())
-    return copy
-
-
-def input_shape(keras_model) -> tuple[int, int, int]:
-    _, height, width, channels = keras_model.input_shape
-    return int(height), int(width), int(channels)
 
 
 def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -> Path:
