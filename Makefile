@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Weights file for VGG16; empty means $$FILTER_ATLAS_WEIGHTS, the Keras cache, then download.
+# A built-in model name or a .keras file; empty means vgg16.
+MODEL ?=
+# Weights file for a built-in model; empty means $$FILTER_ATLAS_WEIGHTS, the Keras cache, then download.
 WEIGHTS ?=
 # Extra options for `filter-atlas build`, e.g. ATLAS_ARGS="--layers block1 --iters 20".
 ATLAS_ARGS ?=
@@ -12,7 +14,7 @@ PORT ?= 8000
 # Where `make publish` pushes the gh-pages branch.
 REMOTE ?= origin
 
-weights_option = $(if $(WEIGHTS),--weights $(WEIGHTS))
+model_options = $(if $(MODEL),--model $(MODEL)) $(if $(WEIGHTS),--weights $(WEIGHTS))
 # Benchmarks use WEIGHTS, else the real ImageNet file beside the checkout, else seeded random ones.
 REAL_WEIGHTS := ../shared/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
 SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
@@ -24,7 +26,7 @@ dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 atlas: build render
 
 build: venv
-	$(BIN)/filter-atlas build $(weights_option) $(dirs) $(ATLAS_ARGS)
+	$(BIN)/filter-atlas build $(model_options) $(dirs) $(ATLAS_ARGS)
 
 render: venv
 	$(BIN)/filter-atlas render $(dirs)

@@ -19,24 +19,31 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import Settings
+from .build import Settings, describe
 from .methods import METHODS
 from .imaging import filter_seed, to_uint8
-from .networks import conv_layers, load_model, model_source
+from .networks import ConvLayer, load_model, model_source
 from .tf_quiet import import_keras
 
 
 def conv_flops_per_step(submodel) -> float:
     """FLOPs of one ascent step: the forward pass plus the gradient with respect
-    to the input, which costs a convolution of the same size per layer."""
-    keras = import_keras()
+    to the input, which costs a convolution of the same size per layer. Each
+    kernel weight is one multiply-add per output position (depthwise and
+    separable kernels included)."""
+    from .networks.units import conv_kind
+
     forward = 0.0
     for layer in submodel.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, h, w, cout = layer.output.shape
-            kh, kw, cin, _ = layer.kernel.shape
-            forward += 2.0 * h * w * kh * kw * cin * cout
+        if conv_kind(layer):
+            _, h, w, _ = layer.output.shape
+            kernels = sum(int(np.prod(v.shape)) for v in layer.weights if len(v.shape) == 4)
+            forward += 2.0 * h * w * kernels
     return 2.0 * forward
+
+
+def described_layers(net) -> list[ConvLayer]:
+    return [ConvLayer(**layer) for layer in describe(net)["layers"]]
 
 
 def time_seed_loop(net, layer, filters, iters, seed) -> tuple[float, dict]:
@@ -93,7 +100,7 @@ def run(args) -> dict:
 
     precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))
-    layers = {layer.block: layer for layer in conv_layers(net)}.values()  # last of each block
+    layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
     filters = list(range(args.filters))
     rows, side_by_side = [], []
     for layer in layers:
@@ -174,7 +181,7 @@ def estimate_full_atlas(net, rows, iters) -> float:
 
     rate = {r["layer"].split("_")[0]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
     total = 0.0
-    for layer in conv_layers(net):
+    for layer in described_layers(net):
         gflop = conv_flops_per_step(truncated(net, layer.name)) * iters / 1e9
         total += layer.filters * gflop / rate[layer.block]
     return total

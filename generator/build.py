@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -23,6 +23,8 @@ from .specs import parse_filters, select_filters, select_layers
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
 RECORD_NAME = "last-build.json"
+# Bump when what `describe` records of a network changes.
+DESCRIPTION_VERSION = 2
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -36,6 +38,8 @@ class Settings:
     iters: int | None = None  # None: each method's own number of steps
     seed: int = 0
     precision: str = "auto"  # resolved to float32 or bfloat16 by the hardware
+    preprocess: str | None = None  # None: the built-in model's own, or guessed from the model file
+    input_size: tuple[int, int] | None = None  # None: the built-in model's default, or the file's own
 
     def method(self, name: str) -> Method:
         return get_method(name, self.iters)
@@ -49,7 +53,10 @@ class Network:
     source: Path
     sha256: str
     weights_note: str
-    description: dict
+    input_size: tuple[int, int] | None = None
+    description: dict = field(default_factory=dict)
+    preprocess: str = "none"
+    preprocess_why: str = ""
     keras_model: object | None = None
 
     @property
@@ -58,7 +65,7 @@ class Network:
 
     def load(self):
         if self.keras_model is None:
-            self.keras_model = models.load_model(self.name, self.source)
+            self.keras_model = models.load_model(self.name, self.source, self.input_size)
         return self.keras_model
 
 
@@ -66,9 +73,10 @@ def open_network(settings: Settings, cache: Cache) -> Network:
     """Identify the network by its file's hash; describe it from the cache if we can."""
     source = models.model_source(settings.model, settings.weights)
     sha, md5 = models.file_digests(source)
-    note = models.describe_weights(settings.model, source, md5)
-    net = Network(settings.model, source, sha, note, {})
-    desc_path = cache.root / "models" / f"{sha[:24]}.json"
+    note = models.describe_weights(settings.model, source, sha, md5)
+    net = Network(settings.model, source, sha, note, settings.input_size)
+    size = "x".join(map(str, settings.input_size)) if settings.input_size else "default"
+    desc_path = cache.root / "models" / f"{sha[:24]}-{size}-v{DESCRIPTION_VERSION}.json"
     try:
         net.description = json.loads(desc_path.read_text())
     except (FileNotFoundError, ValueError):
@@ -76,28 +84,52 @@ def open_network(settings: Settings, cache: Cache) -> Network:
         atomic_write(desc_path, json.dumps(net.description).encode())
     if not net.description["layers"]:
         raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
+    net.preprocess, net.preprocess_why = choose_preprocess(settings, net.description)
     return net
+
+
+def choose_preprocess(settings: Settings, description: dict) -> tuple[str, str]:
+    """The network's preprocessing and why: asked for, built in, or guessed from the model file."""
+    if settings.preprocess:
+        return settings.preprocess, "--preprocess"
+    if not models.is_model_file(settings.model):
+        return models.builtin_spec(settings.model).preprocess, f"{settings.model}'s own"
+    return tuple(description["preprocess_guess"])
 
 
 def describe(keras_model) -> dict:
     """What a build needs to know of a network without loading it again."""
+    convs = models.conv_layers(keras_model)
+    resolutions = [tuple(int(d) for d in layer.output.shape[1:3]) for layer, _ in convs]
+    blocks = models.assign_blocks([layer.name for layer, _ in convs], resolutions)
+    layers = [
+        models.ConvLayer(layer.name, block, int(layer.output.shape[-1]), kind, resolution)
+        for (layer, kind), block, resolution in zip(convs, blocks, resolutions)
+    ]
     return {
         "input_shape": list(models.input_shape(keras_model)),
-        "layers": [asdict(layer) for layer in models.conv_layers(keras_model)],
+        "layers": [asdict(layer) for layer in layers],
+        "units": {layer.name: models.find_unit(keras_model, layer.name).key() for layer, _ in convs},
         "all_layers": [layer.name for layer in keras_model.layers],
+        "preprocess_guess": list(models.guess_preprocess(keras_model)),
     }
 
 
 def filter_params(settings: Settings, net: Network, method: str, layer: str, index: int) -> dict:
+    chosen = settings.method(method)
+    method_key = chosen.key()
+    if chosen.preprocess:
+        method_key["preprocess"] = net.preprocess
     return {
         "algorithm": ALGORITHM_VERSION,
         "network": net.sha256,
         "input_shape": net.description["input_shape"],
         "layer": layer,
         "filter": index,
-        "method": settings.method(method).key(),
+        "method": method_key,
         "seed": settings.seed,
         "precision": settings.precision,
+        **net.description["units"][layer],
     }
 
 
@@ -120,6 +152,8 @@ def build(
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     net = open_network(settings, cache)
+    if models.is_model_file(settings.model) and not settings.preprocess:
+        report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
     chosen = select_layers(net.layers, layers, net.description.get("all_layers", []))
     wanted = select_filters(chosen, parse_filters(filters))
     keys = {
@@ -165,7 +199,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
     with tqdm(total=total, desc="atlas", unit="filter", disable=not progress, position=0) as overall:
         for (method, layer), indices in todo.items():
             started = time.perf_counter()
-            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method))
+            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method), net.preprocess)
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,
@@ -210,6 +244,7 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         "weights": net.weights_note,
         "source": str(net.source),
         "input_shape": net.description["input_shape"],
+        "preprocess": {"mode": net.preprocess, "why": net.preprocess_why},
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
         "methods": {m: settings.method(m).key() | {"summary": settings.method(m).summary} for m in settings.methods},
         "layers": layers,

@@ -94,6 +94,7 @@ def write_temporary(folder: Path, prefix: str, data: bytes) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the site from a web server's user
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

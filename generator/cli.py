@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
 from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
 from .errors import AtlasError
 from .methods import METHODS
+from .networks import BUILTIN_MODELS, DEFAULT_MODEL, PREPROCESS_MODES
 
 DEFAULT_SITE = Path("site")
 
@@ -85,19 +87,34 @@ def parser() -> argparse.ArgumentParser:
     ren.set_defaults(run=run_render)
 
     wts = sub.add_parser(
-        "seeded-weights", help="write random VGG16 weights in Keras's file layout (for offline tests)"
+        "seeded-weights", help="write random weights in Keras's file layout (for offline tests)"
     )
     wts.add_argument("out", type=Path, help="the .h5 file to write")
     wts.add_argument("--seed", type=int, default=0)
+    wts.add_argument("--model", default=DEFAULT_MODEL, help=f"one of: {', '.join(BUILTIN_MODELS)}")
     wts.set_defaults(run=run_seeded_weights)
     return top
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="vgg16", help="vgg16, or a path to a .keras model file")
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL,
+        help=f"a built-in model ({', '.join(BUILTIN_MODELS)}; default: %(default)s) "
+        "or a path to a .keras model file",
+    )
     p.add_argument(
         "--weights", default=None,
         help="weights .h5 file (default: $FILTER_ATLAS_WEIGHTS, the Keras cache, then download)",
+    )
+    p.add_argument(
+        "--preprocess", default=None, metavar="|".join(PREPROCESS_MODES),
+        help="the network's input preprocessing (default: the built-in model's own; for a model "
+        "file, none if it starts with Rescaling/Normalization, a keras.applications family's own "
+        "by the model's name, else tf)",
+    )
+    p.add_argument(
+        "--input-size", default=None, metavar="H[xW]",
+        help="input size (default: the built-in model's, 96 for vgg16; a model file's own)",
     )
 
 
@@ -107,20 +124,25 @@ def add_dir_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_visualize(args) -> None:
+    from .build import choose_preprocess
     from .cache import atomic_write
     from .imaging import encode_png
     from .methods import get_method
-    from .networks import load_model, model_source
+    from .networks import guess_preprocess, load_model, model_source
     from .engine import visualize_with_engine
     from .seed_loop import visualize_filter
     from .site import safe_name
 
     method = get_method(args.method, args.iters)
-    net = load_model(args.model, model_source(args.model, args.weights))
+    settings = model_settings(args)
+    net = load_model(args.model, model_source(args.model, args.weights), settings.input_size)
     if method.name == "seed":
         image, index, activation = visualize_filter(net, args.layer, args.filter, method.steps, args.seed)
     else:
-        image, index, activation = visualize_with_engine(net, args.layer, args.filter, method, args.seed)
+        preprocess, _ = choose_preprocess(settings, {"preprocess_guess": guess_preprocess(net)})
+        image, index, activation = visualize_with_engine(
+            net, args.layer, args.filter, method, args.seed, preprocess=preprocess
+        )
     out = args.out or Path(f"{safe_name(args.layer)}_{index}.png")
     meta = {"layer": args.layer, "filter": index, "method": method.name, "activation": activation}
     atomic_write(out, encode_png(method.param.to_pixels(image), meta))
@@ -130,13 +152,21 @@ def run_visualize(args) -> None:
 def run_build(args) -> None:
     from .build import build
 
-    settings = Settings(
-        model=args.model, weights=args.weights, methods=tuple(parse_methods(args.method)),
+    settings = replace(
+        model_settings(args), methods=tuple(parse_methods(args.method)),
         iters=args.iters, seed=args.seed, precision=args.precision,
     )
     record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet)
     count = sum(len(layer["entries"]) for layer in record["layers"])
     print(f"{count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
+
+
+def model_settings(args) -> Settings:
+    """The network part of the settings: model, weights, preprocessing, input size."""
+    from .networks import check_mode, parse_input_size
+
+    return Settings(model=args.model, weights=args.weights, preprocess=check_mode(args.preprocess),
+                    input_size=parse_input_size(args.input_size))
 
 
 def run_render(args) -> None:
@@ -149,8 +179,8 @@ def run_render(args) -> None:
 def run_seeded_weights(args) -> None:
     from .networks import save_seeded_weights
 
-    save_seeded_weights(args.out, args.seed)
-    print(f"wrote seeded random VGG16 weights to {args.out}")
+    save_seeded_weights(args.out, args.seed, args.model)
+    print(f"wrote seeded random {args.model} weights to {args.out}")
 
 
 def parse_methods(spec: str) -> list[str]:

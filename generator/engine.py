@@ -18,7 +18,7 @@ import numpy as np
 
 from .methods import METHODS, Method
 from .imaging import filter_seed
-from .networks import truncated
+from .networks import network_input, unit_model
 from .seed_loop import check_filter_index
 from .tf_quiet import import_keras
 
@@ -76,9 +76,9 @@ def batch_size_for(submodel, budget_bytes: int | None = None) -> int:
     return int(max(1, min(MAX_BATCH, budget_bytes // per_image)))
 
 
-def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision="float32"):
+def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision="float32", preprocess=None):
     """One filter with another method, through the batched engine."""
-    engine = LayerEngine(model, layer_name, precision, method)
+    engine = LayerEngine(model, layer_name, precision, method, preprocess)
     if f_index is None:
         f_index = random.randint(0, engine.num_filters - 1)
     check_filter_index(layer_name, f_index, engine.num_filters)
@@ -90,16 +90,20 @@ def visualize_with_engine(model, layer_name, f_index, method, seed=0, precision=
 class LayerEngine:
     """A method's optimization on filters of one layer, many at a time."""
 
-    def __init__(self, model, layer_name: str, precision: str = "float32", method: Method | None = None):
+    def __init__(self, model, layer_name: str, precision: str = "float32", method: Method | None = None,
+                 preprocess: str | None = None):
+        """`preprocess` is the network's preprocessing mode, for methods that use it."""
         import tensorflow as tf
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         self.method = method or METHODS["seed"]
+        if self.method.preprocess and preprocess is None:
+            raise ValueError(f"method {self.method.name} needs the network's preprocessing mode")
+        self.preprocess = preprocess
         policy = "mixed_bfloat16" if precision == "bfloat16" else None
-        self.submodel = truncated(model, layer_name, self.method.pre_activation, policy)
-        self.activation = model.get_layer(layer_name).activation
-        self.num_filters = int(self.submodel.output.shape[-1])
+        self.submodel = unit_model(model, layer_name, policy)  # outputs: before, after the nonlinearity
+        self.num_filters = int(self.submodel.outputs[0].shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
@@ -129,16 +133,18 @@ class LayerEngine:
         pixels = np.stack([self.method.param.to_pixels(image) for image in images])
         return pixels, images, activations.numpy()[:count]
 
+    def network_input(self, image):
+        return network_input(image, self.preprocess) if self.method.preprocess else image
+
     def filter_means(self, images, filters, activated: bool = True):
-        """Each image's mean of its own filter's output over the feature map:
-        after the layer's activation (what the seed maximizes and what we report),
+        """Each image's mean of its own filter's unit output over the feature map:
+        after the unit's nonlinearity (what the seed maximizes and what we report),
         or before it where the method optimizes that."""
         import tensorflow as tf
 
-        acts = self.submodel(images)  # (batch, h, w, channels)
+        pre, post = self.submodel(images)  # each (batch, h, w, channels)
+        acts = pre if self.method.pre_activation and not activated else post
         picked = tf.gather(acts, filters, axis=3, batch_dims=1)  # (batch, h, w)
-        if activated and self.method.pre_activation:
-            picked = self.activation(picked)
         return tf.cast(tf.reduce_mean(picked, axis=[1, 2]), tf.float32)
 
     def _ascend_graph(self, params, filters, iters, seed):
@@ -149,8 +155,8 @@ class LayerEngine:
         def one_step(i, p, state):
             with tf.GradientTape() as tape:
                 tape.watch(p)
-                image = method.transform(method.param.to_image(p), i, seed)
-                means = self.filter_means(method.network_input(image), filters, activated=False)
+                image = method.transform(method.param.to_image(p, self.input_shape), i, seed)
+                means = self.filter_means(self.network_input(image), filters, activated=False)
                 loss = tf.reduce_sum(means)
             grads = tape.gradient(loss, p)
             p, state = method.optimizer.update(p, grads, state, i)
@@ -158,5 +164,5 @@ class LayerEngine:
 
         state = method.optimizer.init_state(params)
         _, final, _ = tf.while_loop(lambda i, p, s: i < iters, one_step, (tf.constant(0), params, state))
-        image = method.param.to_image(final)
-        return image, self.filter_means(method.network_input(image), filters)
+        image = method.param.to_image(final, self.input_shape)
+        return image, self.filter_means(self.network_input(image), filters)

@@ -1,6 +1,6 @@
 """Feature-visualization methods as named presets of small parts:
-a parameterization, transforms, the network's input preprocessing, an
-optimizer and a number of steps. A method's `key` goes into every cache key.
+a parameterization, transforms, whether the image goes through the
+network's input preprocessing, an optimizer and a number of steps. A method's `key` goes into every cache key.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from .errors import AtlasError
-from .networks import caffe_input
 from .optimizers import Adam, NormalizedAscent
 from .param import FourierParam, PixelParam
 from .transforms import NoTransform, RandomAffine
@@ -24,7 +23,9 @@ class Method:
     optimizer: object
     steps: int
     transform: object = field(default_factory=NoTransform)
-    preprocess: str = "none"  # or "caffe": the image is RGB in [0, 1]
+    # Feed the image (RGB in [0, 1]) through the network's own preprocessing;
+    # off for the seed, whose raw image goes to the network as it is.
+    preprocess: bool = False
     # Maximize the filter's output before its ReLU: its gradient never dies,
     # even where the filter is silent at the start (Lucid's "pre_relu" layers).
     pre_activation: bool = False
@@ -35,14 +36,9 @@ class Method:
     def key(self) -> dict:
         key = {"name": self.name, "iters": self.steps}
         key.update(self.optimizer.key(), **self.param.key(), **self.transform.key())
-        if self.preprocess != "none":
-            key["preprocess"] = self.preprocess
         if self.pre_activation:
             key["objective"] = "mean before activation"
         return key
-
-    def network_input(self, image):
-        return image if self.preprocess == "none" else caffe_input(image)
 
 
 METHODS = {
@@ -56,12 +52,12 @@ METHODS = {
     "fourier": Method(
         name="fourier",
         summary="Lucid-style: decorrelated Fourier image through a sigmoid, random "
-        "jitter/scale/rotation each step, caffe preprocessing, Adam",
+        "jitter/scale/rotation each step, the network's preprocessing, Adam",
         param=FourierParam(sd=0.01, decay_power=1.0),
         optimizer=Adam(lr=0.05),
         steps=64,
         transform=RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0),
-        preprocess="caffe",
+        preprocess=True,
         pre_activation=True,
     ),
 }

@@ -33,7 +33,7 @@ class PixelParam:
     def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
         return start_image(seed, shape)
 
-    def to_image(self, params):
+    def to_image(self, params, shape=None):
         return params
 
     def to_pixels(self, image: np.ndarray) -> np.ndarray:
@@ -53,23 +53,28 @@ class FourierParam:
     def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
         height, width, channels = shape
         rng = np.random.default_rng(seed)
-        # real and imaginary parts of each channel's half spectrum
-        return (rng.standard_normal((2, channels, height, width // 2 + 1)) * self.sd).astype(np.float32)
+        # real and imaginary parts of each channel's half spectrum, of an even width
+        return (rng.standard_normal((2, channels, height, even(width) // 2 + 1)) * self.sd).astype(np.float32)
 
-    def to_image(self, params):
+    def to_image(self, params, shape):
+        """The image of `shape` (height, width, channels): an odd width is the
+        even-width image less its last column, as Lucid does it."""
         import tensorflow as tf
 
-        _, _, height, half = params.shape[1:]
-        width = 2 * (half - 1)
-        scale = tf.constant(spectrum_scale(height, width, self.decay_power))
+        height, width = shape[0], shape[1]
+        scale = tf.constant(spectrum_scale(height, even(width), self.decay_power))
         spectrum = tf.complex(params[:, 0] * scale, params[:, 1] * scale)  # (b, c, h, w/2+1)
-        image = tf.signal.irfft2d(spectrum, fft_length=[height, width])  # (b, c, h, w)
-        image = tf.transpose(image, [0, 2, 3, 1]) / 4.0
+        image = tf.signal.irfft2d(spectrum, fft_length=[height, even(width)])  # (b, c, h, w)
+        image = tf.transpose(image[:, :, :, :width], [0, 2, 3, 1]) / 4.0
         image = tf.tensordot(image, tf.constant(COLOR_MIX.T), axes=1)
         return tf.sigmoid(image)
 
     def to_pixels(self, image: np.ndarray) -> np.ndarray:
         return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def even(n: int) -> int:
+    return n + n % 2
 
 
 def spectrum_scale(height: int, width: int, decay_power: float) -> np.ndarray:

@@ -28,7 +28,7 @@ from .build import DEFAULT_CACHE_DIR, Settings, build
 from .cache import Cache
 from .imaging import decode_png
 from .methods import DEFAULT_METHOD, METHODS
-from .networks import caffe_input
+from .networks import network_input
 from .networks import load_model, model_source
 from .transforms import RandomAffine
 
@@ -52,12 +52,12 @@ def filter_means(submodel, images, filters) -> np.ndarray:
     return acts.mean(axis=(1, 2))[:, filters]  # (n, len(filters))
 
 
-def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int) -> float:
+def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int, preprocess: str) -> float:
     import tensorflow as tf
 
     batch = tf.constant(np.repeat(picture01[None], copies, axis=0), tf.float32)
     moved = np.concatenate([SCORING_WARP(batch[k : k + 1], k, 12345).numpy() for k in range(copies)])
-    return float(filter_means(submodel, caffe_input(moved), [index]).mean())
+    return float(filter_means(submodel, network_input(moved, preprocess), [index]).mean())
 
 
 def high_frequency_fraction(picture01: np.ndarray) -> float:
@@ -80,6 +80,7 @@ def run(args) -> dict:
     cache = Cache(Path(args.cache_dir))
     net = load_model(args.model, model_source(args.model, args.weights))
     photos = load_photos(tuple(record["input_shape"][:2]))
+    preprocess = record["preprocess"]["mode"]
     default = methods[0]
     report = {"weights": record["weights"], "methods": methods, "default": default,
               "copies": args.copies, "photos": [p.name for p in sorted(PHOTOS.glob("*.png"))], "layers": {}}
@@ -87,14 +88,14 @@ def run(args) -> dict:
     for layer in record["layers"]:
         submodel = truncated(net, layer["name"])
         indices = [e["index"] for e in layer["entries"]]
-        natural = filter_means(submodel, caffe_input(photos), indices).max(axis=0)
+        natural = filter_means(submodel, network_input(photos, preprocess), indices).max(axis=0)
         scores = {m: {"robust": [], "high_freq": []} for m in methods}
         pictures = {m: [] for m in methods}
         for entry, natural_max in zip(layer["entries"], natural):
             for img in entry["images"]:
                 pixels, _ = decode_png(cache.path(img["key"]).read_bytes())
                 picture = pixels.astype(np.float32) / 255.0
-                robust = robust_activation(submodel, picture, entry["index"], args.copies)
+                robust = robust_activation(submodel, picture, entry["index"], args.copies, preprocess)
                 scores[img["method"]]["robust"].append(robust / max(float(natural_max), 1e-6))
                 scores[img["method"]]["high_freq"].append(high_frequency_fraction(picture))
                 pictures[img["method"]].append(pixels)

@@ -69,6 +69,7 @@ class LayerPage:
     name: str
     block: str
     total_filters: int
+    kind: str = "conv"
     filters: list[FilterPage] = field(default_factory=list)
 
     @property
@@ -130,7 +131,7 @@ def render(cache_dir: Path, site_dir: Path) -> int:
 
     blocks = collect_pages(record, cache, emit)
     env = jinja_env()
-    common = {"model": record["model"], "record": record, "blocks": blocks}
+    common = {"model": record["model"], "record": record, "blocks": blocks, "jump_example": jump_example(blocks)}
     pages = [("index.html", "index.html", {})]
     for block in blocks:
         pages.append((block.path, "block.html", {"block": block}))
@@ -153,11 +154,15 @@ def render(cache_dir: Path, site_dir: Path) -> int:
 
 def read_record(cache_dir: Path) -> dict:
     try:
-        return json.loads((cache_dir / RECORD_NAME).read_text())
+        record = json.loads((cache_dir / RECORD_NAME).read_text())
     except FileNotFoundError:
         raise AtlasError(f"no build found in {cache_dir}; run `filter-atlas build` first") from None
     except ValueError:
         raise AtlasError(f"{cache_dir / RECORD_NAME} is corrupt; run `filter-atlas build` again") from None
+    if "preprocess" not in record:
+        raise AtlasError(f"{cache_dir / RECORD_NAME} was written by an older version; "
+                         "run `filter-atlas build` again (cached pictures are reused)")
+    return record
 
 
 def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
@@ -165,7 +170,7 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
     blocks: dict[str, BlockPage] = {}
     sequence: list[FilterPage] = []
     for layer_rec in record["layers"]:
-        layer = LayerPage(layer_rec["name"], layer_rec["block"], layer_rec["filters"])
+        layer = LayerPage(layer_rec["name"], layer_rec["block"], layer_rec["filters"], layer_rec.get("kind", "conv"))
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
@@ -215,9 +220,21 @@ def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
     return out.getvalue()
 
 
+def jump_example(blocks: list[BlockPage]) -> str:
+    """A query the jump box answers in this atlas: a middle layer's middle filter."""
+    layers = [layer for block in blocks for layer in block.layers if layer.filters]
+    if not layers:
+        return "LAYER 0"
+    layer = layers[len(layers) // 2]
+    index = layer.filters[len(layer.filters) // 2].index
+    alias = f" or {layer.alias} {index}" if layer.alias != layer.name.lower() else ""
+    return f"{layer.name} {index}{alias}"
+
+
 def jump_index(blocks: list[BlockPage]) -> dict:
     """What the jump box needs to find any filter offline: names, aliases, built indices."""
     return {
+        "example": jump_example(blocks),
         "blocks": {block.name: block.path for block in blocks},
         "layers": [
             {"name": layer.name, "alias": layer.alias, "path": layer.path, "slug": layer.slug,
@@ -234,6 +251,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
         "weights": record["weights"],
         "network_sha256": record["network_sha256"],
         "input_shape": record["input_shape"],
+        "preprocess": record["preprocess"],
         "precision": record["settings"]["precision"],
         "methods": record["methods"],
         "blocks": [
@@ -243,6 +261,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
                 "layers": [
                     {
                         "name": layer.name,
+                        "kind": layer.kind,
                         "page": layer.path,
                         "filters_in_layer": layer.total_filters,
                         "filters": [

@@ -7,7 +7,7 @@ const root = document.body.dataset.root || "";
 function findTarget(query) {
   const atlas = window.ATLAS;
   const text = query.trim().toLowerCase().replace(/\s+/g, " ");
-  if (!atlas || !text) return { error: "Type a layer and a filter, e.g. block4_conv2 311" };
+  if (!atlas || !text) return { error: `Type a layer and a filter, e.g. ${atlas ? atlas.example : "LAYER 0"}` };
   const match = text.match(/^(.+?)(?:[\s/:#]+(\d+))?$/);
   const name = match[1], index = match[2];
   const layer = atlas.layers.find((l) => l.name.toLowerCase() === name || l.alias === name);

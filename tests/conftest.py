@@ -42,7 +42,7 @@ def vgg16_weights(tmp_path_factory) -> Path:
     """The real ImageNet no-top file if it is beside the checkout, else seeded random weights."""
     if REAL_WEIGHTS.is_file():
         digest = hashlib.md5(REAL_WEIGHTS.read_bytes()).hexdigest()
-        if digest == BUILTIN_MODELS["vgg16"].weights_md5:
+        if digest == BUILTIN_MODELS["vgg16"].weights_hash:
             return REAL_WEIGHTS
     return save_seeded_weights(tmp_path_factory.mktemp("weights") / "vgg16-seeded.h5", seed=0)
 

@@ -1,11 +1,13 @@
 """The network side of the atlas: which networks there are, loading them,
-their conv layers (units) and blocks, and the input they expect."""
+their conv layers and units, their blocks, and the input they expect."""
 
-from .blocks import block_of
+from .blocks import assign_blocks
 from .loading import (
     WEIGHTS_ENV, describe_weights, download_weights, file_digests, first_line, keras_cache_dir,
-    load_model, model_source, resolve_weights, save_seeded_weights,
+    load_model, model_source, parse_input_size, resolve_weights, save_seeded_weights,
 )
-from .preprocessing import CAFFE_BGR_MEAN, caffe_input
-from .units import ConvLayer, conv_layers, input_shape, not_a_conv_layer, truncated
-from .zoo import BUILTIN_MODELS, DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file
+from .preprocessing import MODES as PREPROCESS_MODES, caffe_input, check_mode, guess_preprocess, network_input
+from .units import (
+    ConvLayer, Unit, conv_layers, find_unit, input_shape, not_a_conv_layer, truncated, unit_model,
+)
+from .zoo import BUILTIN_MODELS, DEFAULT_MODEL, BuiltinModel, builtin_spec, family_of, is_model_file

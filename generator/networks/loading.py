@@ -46,7 +46,7 @@ def download_weights(spec: BuiltinModel) -> Path:
                 spec.weights_file,
                 spec.weights_url,
                 cache_subdir="models",
-                file_hash=spec.weights_md5,
+                file_hash=spec.weights_hash,
             )
         )
     except Exception as exc:  # Keras wraps network failures in plain Exceptions
@@ -77,30 +77,78 @@ def file_digests(path: Path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
-def describe_weights(model: str, source: Path, md5: str) -> str:
+def describe_weights(model: str, source: Path, sha256: str, md5: str) -> str:
     """Which weights a picture came from, in words: random weights show no real features."""
     if is_model_file(model):
         return f"Model file {source.name}"
-    if md5 == builtin_spec(model).weights_md5:
+    spec = builtin_spec(model)
+    if spec.weights_hash in (sha256, md5):
         return "ImageNet weights"
+    if spec.weights_hash is None and source.name == spec.weights_file:
+        return "ImageNet weights (Keras's file name; Keras publishes no hash to check it by)"
     return f"Weights file {source.name}, not Keras's ImageNet file"
 
 
-def load_model(model: str, source: Path):
-    """Build the Keras model `model` with the weights in `source`."""
+def parse_input_size(text: str | None) -> tuple[int, int] | None:
+    """'227' or '227x300' (height x width) -> (227, 227) or (227, 300)."""
+    if text is None:
+        return None
+    try:
+        sizes = tuple(int(part) for part in text.lower().split("x"))
+        if len(sizes) not in (1, 2) or min(sizes) < 1:
+            raise ValueError
+    except ValueError:
+        raise AtlasError(f"cannot parse --input-size {text!r}: expected a size like 224 or 227x300") from None
+    return (sizes[0], sizes[-1])
+
+
+def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None):
+    """Build the Keras model `model` with the weights in `source`, at `input_size`
+    (height, width; default: the built-in model's size, or the model file's own)."""
     keras = import_keras()
 
     try:
         if is_model_file(model):
-            return keras.models.load_model(source, compile=False)
+            return at_input_size(keras.models.load_model(source, compile=False), model, input_size)
         spec = builtin_spec(model)
-        size = spec.input_size
+        height, width = input_size or (spec.input_size, spec.input_size)
+        if min(height, width) < spec.min_size:
+            raise AtlasError(f"{model} needs an input of at least {spec.min_size}x{spec.min_size}, "
+                             f"got {height}x{width}")
         builder = getattr(keras.applications, spec.builder)
-        return builder(include_top=False, weights=str(source), input_shape=(size, size, 3))
+        fresh_layer_names()
+        return builder(include_top=False, weights=str(source), input_shape=(height, width, 3))
     except AtlasError:
         raise
     except Exception as exc:  # h5py, Keras and ValueError all mean "not this file"
         raise AtlasError(f"cannot load {model} from {source}: {first_line(exc)}") from None
+
+
+def fresh_layer_names() -> None:
+    """Keras numbers unnamed layers process-wide (InceptionV3's conv2d, conv2d_1,
+    ...): start the count afresh, so a built-in model's layer names, and with
+    them cache keys and page names, do not depend on what was built before."""
+    import_keras().backend.clear_session()
+
+
+def at_input_size(net, name: str, input_size: tuple[int, int] | None):
+    """A loaded model file with a fixed spatial input: its own, or `input_size`
+    where the model accepts any (a fully convolutional model)."""
+    keras = import_keras()
+    _, height, width, _ = net.input_shape
+    if input_size is None:
+        if height is None or width is None:
+            raise AtlasError(f"{name} has no fixed input size; pass --input-size, e.g. --input-size 224")
+        return net
+    if (height, width) == tuple(input_size):
+        return net
+    if height is not None or width is not None:
+        raise AtlasError(f"{name} has a fixed input of {height}x{width}; --input-size "
+                         f"{input_size[0]}x{input_size[1]} applies only to models without one")
+    fixed = keras.Input((*input_size, net.input_shape[-1]))
+    copy = keras.models.clone_model(net, input_tensors=fixed)
+    copy.set_weights(net.get_weights())
+    return copy
 
 
 def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -> Path:
@@ -115,7 +163,8 @@ def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -
 
     spec = builtin_spec(model)
     keras.utils.set_random_seed(seed)
-    size = spec.input_size
+    fresh_layer_names()
+    size = max(spec.min_size, 96)  # the weights do not depend on the input size
     net = getattr(keras.applications, spec.builder)(
         include_top=False, weights=None, input_shape=(size, size, 3)
     )

@@ -1,10 +1,25 @@
-"""A network's input preprocessing: from an RGB image in [0, 1] to what it was trained on."""
+"""A network's input preprocessing, as keras.applications defines its modes.
+
+Every method works on RGB images in [0, 1]; this maps them to what the
+network was trained on:
+
+- caffe: BGR in 0..255 minus ImageNet's channel means (VGG, ResNet50);
+- tf: RGB scaled to [-1, 1] (MobileNet, Inception, ResNet50V2);
+- torch: RGB in [0, 1] standardized by ImageNet's mean and deviation (DenseNet);
+- none: RGB in 0..255 as it is, for models that scale and normalize inside
+  (EfficientNet, ConvNeXt, any model that starts with Rescaling or Normalization).
+"""
 
 from __future__ import annotations
 
-# keras.applications.vgg16.preprocess_input ("caffe" mode): RGB in 0..255 to
-# BGR with ImageNet's channel means subtracted.
+from ..errors import AtlasError
+
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+TORCH_MEAN = (0.485, 0.456, 0.406)
+TORCH_STD = (0.229, 0.224, 0.225)
+MODES = ("caffe", "tf", "torch", "none")
+# For a model file that says nothing of its input (see guess_preprocess).
+FALLBACK = "tf"
 
 
 def caffe_input(image):
@@ -13,3 +28,43 @@ def caffe_input(image):
 
     bgr = tf.reverse(tf.cast(image, tf.float32) * 255.0, axis=[-1])
     return bgr - tf.constant(CAFFE_BGR_MEAN)
+
+
+def network_input(image, mode: str):
+    """RGB in [0, 1] (a tensor or an array) -> the network's input under `mode`."""
+    import tensorflow as tf
+
+    image = tf.cast(image, tf.float32)
+    if mode == "caffe":
+        return caffe_input(image)
+    if mode == "tf":
+        return image * 2.0 - 1.0
+    if mode == "torch":
+        return (image - tf.constant(TORCH_MEAN)) / tf.constant(TORCH_STD)
+    if mode == "none":
+        return image * 255.0
+    raise AtlasError(f"unknown preprocessing {mode!r}; choose one of: {', '.join(MODES)}")
+
+
+def check_mode(mode: str | None) -> str | None:
+    if mode is not None and mode not in MODES:
+        raise AtlasError(f"unknown preprocessing {mode!r}; choose one of: {', '.join(MODES)}")
+    return mode
+
+
+def guess_preprocess(keras_model) -> tuple[str, str]:
+    """The preprocessing of a model file nobody named one for, and why:
+    none when the model scales its own input, a keras.applications family's
+    own when the model bears its name, else tf ([-1, 1])."""
+    from ..tf_quiet import import_keras
+    from .zoo import BUILTIN_MODELS, family_of
+
+    keras = import_keras()
+    own = (keras.layers.Rescaling, keras.layers.Normalization)
+    first = [layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)][:1]
+    if first and isinstance(first[0], own):
+        return "none", f"the model starts with its own {type(first[0]).__name__} layer"
+    family = family_of(keras_model.name)
+    if family:
+        return BUILTIN_MODELS[family].preprocess, f"the model is named {keras_model.name!r}, a {family}"
+    return FALLBACK, "nothing in the model says; pass --preprocess to choose"

@@ -1,4 +1,13 @@
-"""A network's conv layers, and the model truncated at one of them."""
+"""A network's conv layers, the unit each of their filters stands for, and the
+model truncated at that unit.
+
+The unit rule: a filter of a conv layer is its output channel *after* the
+per-channel layers that follow the convolution (BatchNormalization), since
+those can flip its sign or rescale it, and before or after the ReLU-like
+nonlinearity that comes next, as the method asks. A nonlinearity is either
+the conv layer's own `activation` or a separate activation layer (ReLU,
+Activation, LeakyReLU, ...) that alone consumes the unit.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,6 @@ from dataclasses import dataclass
 
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
-from .blocks import block_of
 
 
 @dataclass(frozen=True)
@@ -14,6 +22,45 @@ class ConvLayer:
     name: str
     block: str
     filters: int
+    kind: str = "conv"  # conv, depthwise or separable
+    resolution: tuple[int, int] | None = None  # output height, width
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Where a conv layer's unit output is in the network's graph."""
+
+    conv: str
+    per_channel: tuple[str, ...]  # layers after the conv that act on each channel alone
+    nonlinearity: str | None  # a separate activation layer, or "own" for the conv's activation
+
+    def key(self) -> dict:
+        """What a cache key needs beyond the conv layer: empty for a bare conv
+        with its own activation (VGG's), so those keys stay as they were."""
+        if not self.per_channel and self.nonlinearity in (None, "own"):
+            return {}
+        return {"unit": [*self.per_channel, self.nonlinearity or ""]}
+
+
+def conv_classes():
+    keras = import_keras()
+    return {
+        keras.layers.Conv2D: "conv",
+        keras.layers.DepthwiseConv2D: "depthwise",
+        keras.layers.SeparableConv2D: "separable",
+    }
+
+
+def conv_kind(layer) -> str | None:
+    for cls, kind in conv_classes().items():
+        if isinstance(layer, cls):
+            return kind
+    return None
+
+
+def conv_layers(keras_model) -> list[tuple[object, str]]:
+    """Every 2-D convolution in the model (its top level), in order, with its kind."""
+    return [(layer, kind) for layer in keras_model.layers if (kind := conv_kind(layer))]
 
 
 def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
@@ -22,39 +69,102 @@ def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
     return AtlasError(f"layer {name!r} {problem}; conv layers are: {', '.join(conv_names)}")
 
 
-def conv_layers(keras_model) -> list[ConvLayer]:
-    """Every 2-D convolution in the model, in order, grouped by name prefix."""
-    keras = import_keras()
-
-    return [
-        ConvLayer(layer.name, block_of(layer.name), int(layer.filters))
-        for layer in keras_model.layers
-        if isinstance(layer, keras.layers.Conv2D)
-    ]
-
-
-def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str | None = None):
-    """The model truncated at a conv layer's output (or, on request, at that
-    layer's output before its activation function), optionally computing in
-    another dtype policy.
-
-    The copy's layers get neutral names: a model may name its layers anything,
-    but TensorFlow's graph scopes accept only a few characters."""
-    keras = import_keras()
-    convs = [l.name for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+def get_conv_layer(model, layer_name: str):
     try:
         layer = model.get_layer(layer_name)
     except ValueError:
-        raise not_a_conv_layer(layer_name, convs, exists=False) from None
-    if not isinstance(layer, keras.layers.Conv2D):
-        raise not_a_conv_layer(layer_name, convs, exists=True)
-    if pre_activation:
+        layer = None
+    if layer is None or conv_kind(layer) is None:
+        convs = [layer.name for layer, _ in conv_layers(model)]
+        raise not_a_conv_layer(layer_name, convs, exists=layer is not None)
+    return layer
+
+
+def consumers(model, tensor) -> list:
+    """The model's layers that take `tensor` as (one of) their inputs."""
+    found = []
+    for layer in model.layers:
+        try:
+            inputs = layer.input
+        except (AttributeError, ValueError):  # an input layer, or a layer used twice
+            continue
+        flat = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if any(t is tensor for t in flat):
+            found.append(layer)
+    return found
+
+
+def is_per_channel(layer) -> bool:
+    keras = import_keras()
+    return isinstance(layer, keras.layers.BatchNormalization) and layer.axis in (-1, 3, [-1], [3])
+
+
+def is_nonlinearity(layer) -> bool:
+    keras = import_keras()
+    if isinstance(layer, (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU)):
+        return True
+    if isinstance(layer, keras.layers.Activation):
+        name = getattr(layer.activation, "__name__", "")
+        return name not in ("linear", "softmax", "log_softmax")
+    return False
+
+
+def has_own_nonlinearity(layer) -> bool:
+    return getattr(getattr(layer, "activation", None), "__name__", "linear") != "linear"
+
+
+def find_unit(model, layer_name: str) -> Unit:
+    """Follow the conv's output through the layers that act on each channel alone."""
+    layer = get_conv_layer(model, layer_name)
+    if has_own_nonlinearity(layer):
+        return Unit(layer.name, (), "own")
+    tensor, chain = layer.output, []
+    while len(after := consumers(model, tensor)) == 1 and is_per_channel(after[0]):
+        chain.append(after[0].name)
+        tensor = after[0].output
+    after = consumers(model, tensor)
+    nonlinearity = after[0].name if len(after) == 1 and is_nonlinearity(after[0]) else None
+    return Unit(layer.name, tuple(chain), nonlinearity)
+
+
+def unit_outputs(model, unit: Unit):
+    """The unit's output before and after its nonlinearity, as tensors of `model`'s graph."""
+    keras = import_keras()
+    layer = model.get_layer(unit.conv)
+    if unit.nonlinearity == "own":
+        # The same convolution without its activation, then the activation alone.
         linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": "linear"})
-        outputs = linear(layer.input)
+        pre = linear(layer.input)
         linear.set_weights(layer.get_weights())
+        return pre, keras.layers.Activation(layer.activation)(pre)
+    pre = model.get_layer(unit.per_channel[-1]).output if unit.per_channel else layer.output
+    post = model.get_layer(unit.nonlinearity).output if unit.nonlinearity else pre
+    return pre, post
+
+
+def unit_model(model, layer_name: str, dtype: str | None = None):
+    """The model truncated at a conv layer's unit, with two outputs: before and
+    after its nonlinearity, optionally computing in another dtype policy."""
+    pre, post = unit_outputs(model, find_unit(model, layer_name))
+    return neutral_copy(import_keras().Model(model.input, [pre, post]), dtype)
+
+
+def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str | None = None):
+    """The model truncated at a conv layer's unit output (after its nonlinearity,
+    or before it on request): one output, as the seed's `get_submodel` has."""
+    unit = find_unit(model, layer_name)
+    if unit.nonlinearity == "own" and not pre_activation:
+        output = model.get_layer(layer_name).output  # exactly the seed's submodel
     else:
-        outputs = layer.output
-    sub = keras.Model(model.input, outputs)
+        pre, post = unit_outputs(model, unit)
+        output = pre if pre_activation else post
+    return neutral_copy(import_keras().Model(model.input, output), dtype)
+
+
+def neutral_copy(sub, dtype: str | None):
+    """A copy whose layers have neutral names: a model may name its layers
+    anything, but TensorFlow's graph scopes accept only a few characters."""
+    keras = import_keras()
     names = iter(range(len(sub.layers)))
 
     def neutral(original):
