@@ -1,7 +1,7 @@
 """A contact sheet of two builds side by side: for every layer both built, one
 row with build A's pictures, then build B's, of the same filters.
 
-    python scripts/compare_builds.py CACHE_A CACHE_B --labels before,after --out sheet.png
+    python scripts/compare_builds.py CACHE_A CACHE_B --labels "before|after" --out sheet.png
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
-    p.add_argument("--labels", default="A,B")
+    p.add_argument("--labels", default="A|B", help="the two builds' labels, separated by |")
     p.add_argument("--caption", default="", help="say which network and weights the pictures came from")
     p.add_argument("--out", type=Path, default=Path("compare.png"))
     args = p.parse_args()
-    labels = tuple(args.labels.split(",", 1))
+    labels = tuple(args.labels.split("|", 1))
     sheet(pictures(args.a), pictures(args.b), labels, args.caption).save(args.out)
     print(f"wrote {args.out}")
 
