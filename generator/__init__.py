@@ -6,4 +6,9 @@ import os
 # output; keep only fatal ones, unless the user asked otherwise.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("filter-atlas")  # the installed package's own
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"

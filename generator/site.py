@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import re
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .build import RECORD_NAME
 from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The top-level templates/ folder, installed as the package `generator.templates`.
+TEMPLATES = resources.files("generator.templates")
 PREVIEW_COUNT = 8
 THUMB_SIZE = 96
 THUMB_QUALITY = 80
@@ -144,7 +146,7 @@ def render(cache_dir: Path, site_dir: Path) -> int:
         html = env.get_template(template).render(root=root, **common, **context)
         emit(relpath, html.encode())
     for name in STATIC:
-        emit(name, (TEMPLATES / name).read_bytes())
+        emit(name, TEMPLATES.joinpath(name).read_bytes())
     emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(blocks)).encode() + b";\n")
     emit("atlas.json", json.dumps(manifest(record, blocks), indent=1).encode())
     emit(".nojekyll", b"")  # GitHub Pages: serve files as they are
@@ -287,7 +289,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
 
 def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
+        loader=jinja2.FunctionLoader(lambda name: TEMPLATES.joinpath(name).read_text(encoding="utf-8")),
         autoescape=jinja2.select_autoescape(["html"]),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
