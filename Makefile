@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 MODEL ?=
 # Weights file for a built-in model; empty means $$FILTER_ATLAS_WEIGHTS, the Keras cache, then download.
 WEIGHTS ?=
+# A folder of photographs: each filter's top examples from it go beside its picture.
+IMAGES ?=
 # Extra options for `filter-atlas build`, e.g. ATLAS_ARGS="--layers block1 --iters 20".
 ATLAS_ARGS ?=
 CACHE_DIR ?= .atlas-cache
@@ -26,7 +28,7 @@ dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 atlas: build render
 
 build: venv
-	$(BIN)/filter-atlas build $(model_options) $(dirs) $(ATLAS_ARGS)
+	$(BIN)/filter-atlas build $(model_options) $(dirs) $(if $(IMAGES),--images $(IMAGES)) $(ATLAS_ARGS)
 
 render: venv
 	$(BIN)/filter-atlas render $(dirs)

@@ -16,6 +16,8 @@ from tqdm import tqdm
 from . import networks as models
 from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
+from .examples import ExampleOptions, make_examples
+from .examples.receptive import receptive_fields
 from .imaging import filter_seed
 from .methods import DEFAULT_METHOD, Method, get_method
 from .specs import parse_filters, select_filters, select_layers
@@ -24,7 +26,7 @@ from .specs import parse_filters, select_filters, select_layers
 ALGORITHM_VERSION = 1
 RECORD_NAME = "last-build.json"
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 2
+DESCRIPTION_VERSION = 3
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -112,6 +114,8 @@ def describe(keras_model) -> dict:
         "units": {layer.name: models.find_unit(keras_model, layer.name).key() for layer, _ in convs},
         "all_layers": [layer.name for layer in keras_model.layers],
         "preprocess_guess": list(models.guess_preprocess(keras_model)),
+        "fields": {name: [list(f.size), list(f.jump), list(f.start)]
+                   for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
     }
 
 
@@ -137,12 +141,14 @@ def build(
     settings: Settings,
     cache_dir: Path,
     layers: str | None = None,
-    filters: str | None = None,
+    filters: str | dict[str, list[int]] | None = None,
     progress: bool = True,
     write_record: bool = True,
+    examples: ExampleOptions | None = None,
 ) -> dict:
     """Make sure every selected filter is in the cache; returns the build record,
-    which `render` reads back unless `write_record` is off."""
+    which `render` reads back unless `write_record` is off. `filters` is a
+    `--filters` spec for every layer, or the indices per layer name."""
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
     if settings.precision == "auto":
@@ -154,8 +160,7 @@ def build(
     net = open_network(settings, cache)
     if models.is_model_file(settings.model) and not settings.preprocess:
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
-    chosen = select_layers(net.layers, layers, net.description.get("all_layers", []))
-    wanted = select_filters(chosen, parse_filters(filters))
+    chosen, wanted = selection(net, layers, filters)
     keys = {
         (method, name, i): cache_key(filter_params(settings, net, method, name, i))
         for method in settings.methods
@@ -163,12 +168,56 @@ def build(
         for i in indices
     }
     activations, todo = find_cached(cache, keys, progress)
+    started = time.perf_counter()
     if todo:
         activations.update(compute(settings, net, cache, keys, todo, progress))
     record = make_record(settings, net, chosen, wanted, keys, activations)
+    record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
+    if examples:
+        attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
+                                               lambda m: report(m, progress)))
     if write_record:
         atomic_write(cache.root / RECORD_NAME, json.dumps(record, indent=1).encode())
     return record
+
+
+def selection(net: Network, layers: str | None, filters) -> tuple[list, dict[str, list[int]]]:
+    """The chosen layers, and per layer the wanted filter indices."""
+    if isinstance(filters, dict):
+        chosen = [layer for layer in net.layers if layer.name in filters]
+        return chosen, {layer.name: sorted(filters[layer.name]) for layer in chosen}
+    chosen = select_layers(net.layers, layers, net.description.get("all_layers", []))
+    return chosen, select_filters(chosen, parse_filters(filters))
+
+
+def attach_examples(record: dict, found: dict, summary: dict) -> dict:
+    """Put each filter's dataset examples into the build record."""
+    record["examples"] = summary
+    for layer in record["layers"]:
+        for entry in layer["entries"]:
+            entry["examples"] = found.get(layer["name"], {}).get(entry["index"], {})
+    return record
+
+
+def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, layers=None, filters=None,
+                  progress: bool = True) -> tuple[dict, bool]:
+    """`filter-atlas examples`: compute the examples; where the last build is of
+    this network, add them to its record so that `render` shows them.
+    Returns the summary and whether the record was updated."""
+    cache = Cache(cache_dir)
+    ensure_writable(cache.root)
+    net = open_network(settings, cache)
+    chosen, wanted = selection(net, layers, filters)
+    found, summary = make_examples(net, chosen, wanted, options, cache, progress, lambda m: report(m, progress))
+    path = cache.root / RECORD_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return summary, False
+    if record.get("network_sha256") != net.sha256:
+        return summary, False
+    atomic_write(path, json.dumps(attach_examples(record, found, summary), indent=1).encode())
+    return summary, True
 
 
 def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:

@@ -78,8 +78,18 @@ def parser() -> argparse.ArgumentParser:
     )
     add_model_options(bld)
     add_dir_options(bld)
+    add_example_options(bld, required=False)
     bld.add_argument("--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(run=run_build)
+
+    exa = sub.add_parser("examples", help="find the photos that drive each filter hardest")
+    exa.add_argument("--layers", help="comma-separated layer or block names (default: all)")
+    exa.add_argument("--filters", help="filter indices and ranges, e.g. 0-7,12 (default: all)")
+    add_example_options(exa, required=True)
+    add_model_options(exa)
+    add_dir_options(exa)
+    exa.add_argument("--quiet", action="store_true", help="no progress bars")
+    exa.set_defaults(run=run_examples)
 
     ren = sub.add_parser("render", help="render the last build as a static site")
     add_model_options(ren)  # accepted for symmetry; render reads the build record
@@ -116,6 +126,19 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--input-size", default=None, metavar="H[xW]",
         help="input size (default: the built-in model's, 96 for vgg16; a model file's own)",
     )
+
+
+def add_example_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--images", type=Path, required=required, metavar="DIR",
+                   help="photographs (JPEG/PNG, searched recursively) to find each filter's top examples in")
+    p.add_argument("--examples", type=int, default=9, metavar="K", help="examples per filter (default: 9)")
+    p.add_argument("--bottom", action="store_true", help="also the K photos that drive each filter lowest")
+
+
+def example_options(args):
+    from .examples import ExampleOptions
+
+    return ExampleOptions(args.images, args.examples, args.bottom) if args.images else None
 
 
 def add_dir_options(p: argparse.ArgumentParser) -> None:
@@ -156,9 +179,29 @@ def run_build(args) -> None:
         model_settings(args), methods=tuple(parse_methods(args.method)),
         iters=args.iters, seed=args.seed, precision=args.precision,
     )
-    record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet)
+    record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
+                   examples=example_options(args))
     count = sum(len(layer["entries"]) for layer in record["layers"])
     print(f"{count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
+    if "examples" in record:
+        print(examples_line(record["examples"]))
+
+
+def run_examples(args) -> None:
+    from .build import examples_only
+
+    summary, attached = examples_only(model_settings(args), args.cache_dir, example_options(args),
+                                      args.layers, args.filters, progress=not args.quiet)
+    print(examples_line(summary))
+    if attached:
+        print("added to the last build; `filter-atlas render` shows them")
+    else:
+        print(f"the last build in {args.cache_dir} is of another network: build it with --images to show them")
+
+
+def examples_line(summary: dict) -> str:
+    skipped = f", {len(summary['skipped'])} unreadable skipped" if summary["skipped"] else ""
+    return f"top {summary['k']} examples per filter from {summary['photos']} photos in {summary['folder']}{skipped}"
 
 
 def model_settings(args) -> Settings:

@@ -30,7 +30,7 @@ THUMB_SIZE = 96
 THUMB_QUALITY = 80
 STATIC = ("style.css", "atlas.js")
 # What render owns in the site folder; anything else there is left alone.
-MANAGED_DIRS = ("img", "thumbs", "blocks", "layers", "filters")
+MANAGED_DIRS = ("img", "thumbs", "blocks", "layers", "filters", "examples")
 
 
 @dataclass
@@ -46,6 +46,7 @@ class FilterPage:
     layer: "LayerPage"
     index: int
     pictures: list[Picture]  # one per method; the first is the one grids show
+    examples: dict = field(default_factory=dict)  # "top" (and "bottom"): photos that drive it, crops in the site
     prev: "FilterPage | None" = None
     next: "FilterPage | None" = None
 
@@ -60,6 +61,11 @@ class FilterPage:
     @property
     def activation(self) -> float:
         return self.pictures[0].activation
+
+    @property
+    def top_crop(self) -> str | None:
+        top = self.examples.get("top")
+        return top[0]["crop"] if top else None
 
     @property
     def path(self) -> str:
@@ -88,8 +94,8 @@ class LayerPage:
 
     @property
     def alias(self) -> str:
-        """block4_conv2 -> b4c2: each part's first letter and its digits."""
-        return "".join(part[:1] + re.sub(r"\D", "", part) for part in self.name.split("_")).lower()
+        """block4_conv2 -> b4c2, conv_pw_13 -> cp13: each part's first letter and its digits."""
+        return "".join(re.sub(r"\d", "", part)[:1] + re.sub(r"\D", "", part) for part in self.name.split("_")).lower()
 
 
 @dataclass
@@ -179,7 +185,8 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
                         img["activation"])
                 for img in entry["images"]
             ]
-            layer.filters.append(FilterPage(layer, entry["index"], pictures))
+            examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
+            layer.filters.append(FilterPage(layer, entry["index"], pictures, examples))
         blocks.setdefault(layer.block, BlockPage(layer.block)).layers.append(layer)
         sequence.extend(layer.filters)
     for before, after in zip(sequence, sequence[1:]):
@@ -202,6 +209,20 @@ def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[s
     emit(image_path, data, content_named=True)
     emit(thumb_path, thumb, content_named=True)
     return image_path, thumb_path
+
+
+def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -> dict:
+    """Copy a filter's example crops and photo views from the cache into the site,
+    under the same content-derived names."""
+    for entries in examples.values():
+        for example in entries:
+            for path in (example["crop"], example["view"]):
+                try:
+                    emit(path, (cache.root / path).read_bytes(), content_named=True)
+                except FileNotFoundError:
+                    raise AtlasError(f"{layer} filter {index}: example {path} is missing from the cache; "
+                                     "run `filter-atlas build --images DIR` again") from None
+    return examples
 
 
 def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
@@ -256,6 +277,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
         "preprocess": record["preprocess"],
         "precision": record["settings"]["precision"],
         "methods": record["methods"],
+        "examples": record.get("examples"),
         "blocks": [
             {
                 "name": block.name,
@@ -275,6 +297,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
                                      "activation": p.activation}
                                     for p in f.pictures
                                 ],
+                                "examples": f.examples,
                             }
                             for f in layer.filters
                         ],

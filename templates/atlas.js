@@ -67,6 +67,15 @@ function setUpGrid() {
   };
   size.addEventListener("input", applySize);
   applySize();
+  const show = document.getElementById("show");
+  if (show) {
+    // Visualizations or each filter's top dataset example, in the same grid.
+    show.addEventListener("change", () => {
+      for (const item of grid.querySelectorAll("a.thumb[data-example]")) {
+        item.querySelector("img").src = item.dataset[show.value];
+      }
+    });
+  }
   sort.addEventListener("change", () => {
     const key = sort.value;
     const items = Array.from(grid.children);

@@ -133,7 +133,8 @@ def unit_outputs(model, unit: Unit):
     layer = model.get_layer(unit.conv)
     if unit.nonlinearity == "own":
         # The same convolution without its activation, then the activation alone.
-        linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": "linear"})
+        linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear",
+                                              "name": f"{layer.name}__linear"})
         pre = linear(layer.input)
         linear.set_weights(layer.get_weights())
         return pre, keras.layers.Activation(layer.activation)(pre)
@@ -159,6 +160,16 @@ def truncated(model, layer_name: str, pre_activation: bool = False, dtype: str |
         pre, post = unit_outputs(model, unit)
         output = pre if pre_activation else post
     return neutral_copy(import_keras().Model(model.input, output), dtype)
+
+
+def layers_model(model, layer_names: list[str], pre_activation: bool = True):
+    """One model whose outputs are the units of several conv layers (before or
+    after their nonlinearity): every layer in one forward pass."""
+    outputs = []
+    for name in layer_names:
+        pre, post = unit_outputs(model, find_unit(model, name))
+        outputs.append(pre if pre_activation else post)
+    return neutral_copy(import_keras().Model(model.input, outputs), None)
 
 
 def neutral_copy(sub, dtype: str | None):

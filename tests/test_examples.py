@@ -1,0 +1,166 @@
+"""Dataset examples: the photos that drive each filter, found in one streaming
+pass, cut at the receptive field, cached, resumable, and shown on the site."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.examples import scan as collect_module
+from generator.examples.receptive import receptive_fields
+from generator.networks import load_model, network_input, truncated
+from generator.photos import find_photos, load_photo
+from generator.tf_quiet import import_keras
+from tests.conftest import REPO
+from tests.test_faults import tree
+from tests.test_pipeline import broken_links
+
+PHOTOS = REPO / "data" / "photos"
+
+
+def build_with_examples(atlas, model, work: Path, *extra):
+    code, out, err = atlas("build", "--model", model, "--cache-dir", work / "cache", "--quiet", "--iters", 2,
+                           "--images", PHOTOS, "--examples", 3, *extra)
+    assert code == 0, err
+    return json.loads((work / "cache" / "last-build.json").read_text()), out
+
+
+def test_build_with_images_puts_top_and_bottom_examples_beside_each_picture(atlas, tiny_model, tmp_path):
+    record, out = build_with_examples(atlas, tiny_model, tmp_path, "--bottom")
+    assert "top 3 examples per filter from 5 photos in" in out
+    for layer in record["layers"]:
+        for entry in layer["entries"]:
+            top, bottom = entry["examples"]["top"], entry["examples"]["bottom"]
+            assert len(top) == len(bottom) == 3
+            assert [e["activation"] for e in top] == sorted((e["activation"] for e in top), reverse=True)
+            assert [e["activation"] for e in bottom] == sorted(e["activation"] for e in bottom)
+            for example in top + bottom:
+                assert (tmp_path / "cache" / example["crop"]).is_file()
+
+    code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
+    assert code == 0, err
+    site = tmp_path / "site"
+    page = (site / "filters" / "block2_conv1" / "4.html").read_text()
+    assert page.count('class="example"') == 6 and "Photos that drive it lowest" in page
+    assert 'id="show"' in (site / "layers" / "block1_conv1.html").read_text()
+    manifest = json.loads((site / "atlas.json").read_text())
+    first = manifest["blocks"][0]["layers"][0]["filters"][0]
+    assert len(first["examples"]["top"]) == 3 and (site / first["examples"]["top"][0]["crop"]).is_file()
+    assert manifest["examples"]["photos"] == 5
+    assert broken_links(site) == []
+
+
+def test_the_pass_finds_what_brute_force_finds(atlas, tiny_model, tmp_path):
+    record, _ = build_with_examples(atlas, tiny_model, tmp_path, "--layers", "block2_conv1")
+    net = load_model(str(tiny_model), tiny_model)
+    unit = truncated(net, "block2_conv1", pre_activation=True)
+    photos = find_photos(PHOTOS)
+    maps = unit(network_input(np.stack([load_photo(p, (16, 16)) for p in photos]), "tf")).numpy()
+    for entry in record["layers"][0]["entries"]:
+        peaks = maps[..., entry["index"]].reshape(len(photos), -1).max(axis=1)
+        best = np.argsort(-peaks, kind="stable")[:3]
+        assert [e["photo"] for e in entry["examples"]["top"]] == [photos[i].name for i in best]
+        assert [e["activation"] for e in entry["examples"]["top"]] == pytest.approx(peaks[best].tolist(), rel=1e-4)
+
+
+def test_receptive_field_boxes_are_where_the_gradient_reaches(tmp_path):
+    """The box of a unit is exactly the input pixels its gradient touches,
+    through same and valid padding, strides, pooling and explicit padding."""
+    import tensorflow as tf
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((33, 31, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="a")(inputs)
+    x = keras.layers.ZeroPadding2D(((1, 0), (0, 1)))(x)
+    x = keras.layers.Conv2D(4, 3, padding="valid", name="b")(x)
+    x = keras.layers.AveragePooling2D(2, name="pool")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="c")(x)
+    model = keras.Model(inputs, x)
+    fields = receptive_fields(model, ["a", "b", "c"])
+    image = tf.constant(np.random.default_rng(0).normal(size=(1, 33, 31, 3)).astype(np.float32))
+    for name, (y, x) in (("a", (0, 0)), ("a", (5, 7)), ("b", (3, 2)), ("b", (0, 14)), ("c", (3, 3)), ("c", (0, 0))):
+        sub = keras.Model(model.input, model.get_layer(name).output)
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            value = sub(image)[0, y, x, 0]
+        reached = np.argwhere(np.abs(tape.gradient(value, image).numpy()[0]).sum(axis=-1) > 0)
+        top, left = reached.min(axis=0)
+        bottom, right = reached.max(axis=0) + 1
+        assert fields[name].box(y, x, 33, 31) == (left, top, right, bottom), (name, y, x)
+
+
+def test_an_interrupted_pass_resumes_and_ends_the_same(atlas, tiny_model, tmp_path, monkeypatch):
+    reference, _ = build_with_examples(atlas, tiny_model, tmp_path / "reference")
+    monkeypatch.setattr(collect_module, "CHUNK", 2)
+    monkeypatch.setattr(collect_module, "BATCH", 1)
+    real_save = collect_module.save_state
+
+    def save_then_stop(path, done, *args):
+        real_save(path, done, *args)
+        if done == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(collect_module, "save_state", save_then_stop)
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "work" / "cache", "--quiet",
+                         "--iters", 2, "--images", PHOTOS, "--examples", 3)
+    assert code == 130 and "interrupted" in err
+    monkeypatch.setattr(collect_module, "save_state", real_save)
+    loaded = []
+    real_load = collect_module.load_photo
+    monkeypatch.setattr(collect_module, "load_photo", lambda *a: loaded.append(a[0]) or real_load(*a))
+    resumed, _ = build_with_examples(atlas, tiny_model, tmp_path / "work")
+    assert len(loaded) == 3  # the 2 photos done before the stop are not read again
+    assert resumed["layers"] == reference["layers"]
+
+
+def test_a_rebuild_with_the_same_photos_computes_nothing(atlas, tiny_model, tmp_path, monkeypatch):
+    build_with_examples(atlas, tiny_model, tmp_path)
+    before = tree(tmp_path / "cache" / "examples")
+
+    def fail(*args, **kwargs):
+        raise AssertionError("nothing may be computed")
+
+    monkeypatch.setattr(collect_module, "layers_model", fail)
+    monkeypatch.setattr("generator.examples.load_photo", fail)
+    build_with_examples(atlas, tiny_model, tmp_path)
+    assert tree(tmp_path / "cache" / "examples") == before
+
+
+def test_unreadable_photos_are_reported_and_skipped(atlas, tiny_model, tmp_path):
+    folder = tmp_path / "photos"
+    shutil.copytree(PHOTOS, folder / "nested")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (folder / "notes.png").write_text("hello")
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet",
+                           "--iters", 2, "--images", folder, "--layers", "block1_conv1")
+    assert code == 0, err
+    assert "from 5 photos in" in out and "2 unreadable skipped" in out
+    assert out.count("skipping ") == 2
+
+
+def test_the_examples_command_adds_to_the_last_build(atlas, tiny_model, tmp_path):
+    cache = tmp_path / "cache"
+    assert atlas("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 2)[0] == 0
+    code, out, err = atlas("examples", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--images", PHOTOS)
+    assert code == 0, err
+    assert "added to the last build" in out
+    record = json.loads((cache / "last-build.json").read_text())
+    assert len(record["layers"][2]["entries"][5]["examples"]["top"]) == 5  # k=9, but only 5 photos
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--images", "no-such-folder"], "image folder not found: no-such-folder"),
+        (["--images", "tests"], "no photographs (JPEG, PNG, WebP, BMP) in tests"),
+        (["--images", str(PHOTOS), "--examples", "0"], "--examples must be at least 1"),
+    ],
+)
+def test_bad_example_options(atlas, tiny_model, tmp_path, args, message):
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "c", "--quiet", "--iters", 1, *args)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
