@@ -6,11 +6,14 @@ changed, so a no-op rebuild does not even start TensorFlow.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from . import networks as models
@@ -20,13 +23,14 @@ from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
 from .imaging import filter_seed
 from .methods import DEFAULT_METHOD, Method, get_method
+from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
-RECORD_NAME = "last-build.json"
+RECORDS = "builds"  # one record per model: the last build of it, which `render` shows
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 3
+DESCRIPTION_VERSION = 4
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -116,7 +120,21 @@ def describe(keras_model) -> dict:
         "preprocess_guess": list(models.guess_preprocess(keras_model)),
         "fields": {name: [list(f.size), list(f.jump), list(f.start)]
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
+        "flops": forward_flops(keras_model),
     }
+
+
+def forward_flops(keras_model) -> dict[str, float]:
+    """Per conv layer, the FLOPs of the convolutions up to and including it, in
+    model order: a work estimate for balancing shards (exact for a chain like
+    VGG's, an upper bound for branching networks)."""
+    total, flops = 0.0, {}
+    for layer, _ in models.conv_layers(keras_model):
+        _, height, width, _ = layer.output.shape
+        kernels = sum(int(np.prod(v.shape)) for v in layer.weights if len(v.shape) == 4)
+        total += 2.0 * height * width * kernels
+        flops[layer.name] = total
+    return flops
 
 
 def filter_params(settings: Settings, net: Network, method: str, layer: str, index: int) -> dict:
@@ -145,6 +163,7 @@ def build(
     progress: bool = True,
     write_record: bool = True,
     examples: ExampleOptions | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> dict:
     """Make sure every selected filter is in the cache; returns the build record,
     which `render` reads back unless `write_record` is off. `filters` is a
@@ -167,6 +186,8 @@ def build(
         for name, indices in wanted.items()
         for i in indices
     }
+    if shard:
+        return build_shard(settings, net, cache, keys, wanted, shard, progress)
     activations, todo = find_cached(cache, keys, progress)
     started = time.perf_counter()
     if todo:
@@ -177,8 +198,24 @@ def build(
         attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
                                                lambda m: report(m, progress)))
     if write_record:
-        atomic_write(cache.root / RECORD_NAME, json.dumps(record, indent=1).encode())
+        atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
     return record
+
+
+def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
+    """Compute this shard's units only; the record is left to the build over the merged caches."""
+    index, count = shard
+    steps = {m: settings.method(m).steps for m in settings.methods}
+    units = work_units(steps, net.description["flops"], wanted)
+    mine = assign_shards(units, count)[index]
+    own = {(u.method, u.layer, i) for u in mine for i in u.filters}
+    _, todo = find_cached(cache, {k: v for k, v in keys.items() if k in own}, progress)
+    started = time.perf_counter()
+    if todo:
+        compute(settings, net, cache, keys, todo, progress)
+    return {"model": model_name(net.name), "shard": [index, count], "filters": len(own),
+            "cost": sum(u.cost for u in mine), "total_cost": sum(u.cost for u in units),
+            "computed": {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}}
 
 
 def selection(net: Network, layers: str | None, filters) -> tuple[list, dict[str, list[int]]]:
@@ -209,7 +246,7 @@ def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, 
     net = open_network(settings, cache)
     chosen, wanted = selection(net, layers, filters)
     found, summary = make_examples(net, chosen, wanted, options, cache, progress, lambda m: report(m, progress))
-    path = cache.root / RECORD_NAME
+    path = record_path(cache.root, model_name(net.name))
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -288,7 +325,7 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         ]
         layers.append({**asdict(layer), "entries": entries})
     return {
-        "model": net.name if not models.is_model_file(net.name) else Path(net.name).stem,
+        "model": model_name(net.name),
         "network_sha256": net.sha256,
         "weights": net.weights_note,
         "source": str(net.source),
@@ -298,6 +335,34 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         "methods": {m: settings.method(m).key() | {"summary": settings.method(m).summary} for m in settings.methods},
         "layers": layers,
     }
+
+
+def model_name(model: str) -> str:
+    """What the atlas calls a model: a built-in's name, or a model file's name without its suffix."""
+    return Path(model).stem if models.is_model_file(model) else model
+
+
+def record_path(cache_root: Path, model: str) -> Path:
+    return cache_root / RECORDS / f"{safe_name(model)}.json"
+
+
+def read_records(cache_root: Path) -> list[dict]:
+    """Every model's last build in the cache, by model name."""
+    records = []
+    for path in sorted((cache_root / RECORDS).glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except ValueError:
+            raise AtlasError(f"{path} is corrupt; run `filter-atlas build` again for that model") from None
+    return sorted(records, key=lambda r: r["model"])
+
+
+def safe_name(name: str) -> str:
+    """A file name for anything a model may call a layer or itself; distinct names stay distinct."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip(".-") or "layer"
+    if slug != name:
+        slug += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return slug
 
 
 def report(message: str, progress: bool) -> None:

@@ -76,11 +76,18 @@ def parser() -> argparse.ArgumentParser:
         help="arithmetic of the network; auto picks bfloat16 where the hardware has it "
         "(default: %(default)s)",
     )
-    add_model_options(bld)
+    add_model_options(bld, several=True)
     add_dir_options(bld)
     add_example_options(bld, required=False)
+    bld.add_argument("--shard", metavar="K/N", help="compute only the K-th of N equal parts (K from 0), "
+                     "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; merge the caches, then build again")
     bld.add_argument("--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(run=run_build)
+
+    mrg = sub.add_parser("merge", help="copy other caches' pictures into this cache (after sharded builds)")
+    mrg.add_argument("sources", nargs="+", type=Path, metavar="CACHE", help="caches to take pictures from")
+    mrg.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="the cache to merge into (default: %(default)s)")
+    mrg.set_defaults(run=run_merge)
 
     exa = sub.add_parser("examples", help="find the photos that drive each filter hardest")
     exa.add_argument("--layers", help="comma-separated layer or block names (default: all)")
@@ -106,11 +113,11 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser, several: bool = False) -> None:
     p.add_argument(
-        "--model", default=DEFAULT_MODEL,
-        help=f"a built-in model ({', '.join(BUILTIN_MODELS)}; default: %(default)s) "
-        "or a path to a .keras model file",
+        "--model", default=None if several else DEFAULT_MODEL, action="append" if several else "store",
+        help=f"a built-in model ({', '.join(BUILTIN_MODELS)}; default: {DEFAULT_MODEL}) "
+        "or a path to a .keras model file" + ("; repeat it to build several into one atlas" if several else ""),
     )
     p.add_argument(
         "--weights", default=None,
@@ -154,7 +161,7 @@ def run_visualize(args) -> None:
     from .networks import guess_preprocess, load_model, model_source
     from .engine import visualize_with_engine
     from .seed_loop import visualize_filter
-    from .site import safe_name
+    from .build import safe_name
 
     method = get_method(args.method, args.iters)
     settings = model_settings(args)
@@ -175,16 +182,37 @@ def run_visualize(args) -> None:
 def run_build(args) -> None:
     from .build import build
 
-    settings = replace(
-        model_settings(args), methods=tuple(parse_methods(args.method)),
-        iters=args.iters, seed=args.seed, precision=args.precision,
-    )
-    record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
-                   examples=example_options(args))
-    count = sum(len(layer["entries"]) for layer in record["layers"])
-    print(f"{count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
-    if "examples" in record:
-        print(examples_line(record["examples"]))
+    from .shards import parse_shard
+
+    models = args.model or [DEFAULT_MODEL]
+    if len(models) > 1 and args.weights:
+        raise AtlasError("--weights names one model's file; build several models one --model at a time to use it")
+    shard = parse_shard(args.shard)
+    for model in models:
+        settings = replace(
+            model_settings(args, model), methods=tuple(parse_methods(args.method)),
+            iters=args.iters, seed=args.seed, precision=args.precision,
+        )
+        if shard:
+            part = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet, shard=shard)
+            print(f"{part['model']}: shard {shard[0]}/{shard[1]}, {part['filters']} filters "
+                  f"({part['cost'] / part['total_cost']:.1%} of the estimated work) ready in {args.cache_dir}")
+            continue
+        record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
+                       examples=example_options(args))
+        count = sum(len(layer["entries"]) for layer in record["layers"])
+        print(f"{record['model']}: {count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
+        if "examples" in record:
+            print(examples_line(record["examples"]))
+
+
+def run_merge(args) -> None:
+    from .shards import merge_caches
+
+    counts = merge_caches(args.sources, args.cache_dir)
+    corrupt = f", {counts['corrupt']} corrupt skipped" if counts["corrupt"] else ""
+    print(f"merged {len(args.sources)} caches into {args.cache_dir}: {counts['copied']} files copied, "
+          f"{counts['present']} already there{corrupt}; `filter-atlas build` now renders from it")
 
 
 def run_examples(args) -> None:
@@ -204,11 +232,11 @@ def examples_line(summary: dict) -> str:
     return f"top {summary['k']} examples per filter from {summary['photos']} photos in {summary['folder']}{skipped}"
 
 
-def model_settings(args) -> Settings:
+def model_settings(args, model: str | None = None) -> Settings:
     """The network part of the settings: model, weights, preprocessing, input size."""
     from .networks import check_mode, parse_input_size
 
-    return Settings(model=args.model, weights=args.weights, preprocess=check_mode(args.preprocess),
+    return Settings(model=model or args.model, weights=args.weights, preprocess=check_mode(args.preprocess),
                     input_size=parse_input_size(args.input_size))
 
 

@@ -1,10 +1,13 @@
-"""Rendering the static site from the last build record and the cache.
+"""Rendering the static site from the cache's build records.
 
-Pages: an index, one page per block, one per layer (a thumbnail grid) and
-one per filter. Every link is relative, so the same folder works opened from
-disk and served under a GitHub Pages project path. Images are named by a
-hash of their bytes; files are only rewritten when their bytes change, so
-re-rendering an unchanged atlas touches nothing.
+One site holds every model built into the cache: an index of the models,
+and per model (under a folder of its own, so its links stay put when
+another model is added) an index, one page per block, one per layer (a
+thumbnail grid) and one per filter. Every link is relative, so the same
+folder works opened from disk and served under a GitHub Pages project path.
+Images are named by a hash of their bytes and shared between models; files
+are only rewritten when their bytes change, so re-rendering touches nothing
+that did not change.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import hashlib
 import io
 import json
 import re
-from importlib import resources
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import jinja2
 
-from .build import RECORD_NAME
+from .build import read_records, safe_name
 from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
 
@@ -29,8 +32,11 @@ PREVIEW_COUNT = 8
 THUMB_SIZE = 96
 THUMB_QUALITY = 80
 STATIC = ("style.css", "atlas.js")
-# What render owns in the site folder; anything else there is left alone.
-MANAGED_DIRS = ("img", "thumbs", "blocks", "layers", "filters", "examples")
+# What render owns in the site folder; anything else there is left alone:
+# the shared image folders, the folders of single-model sites of earlier
+# versions, and every folder marked as a model's.
+MANAGED_DIRS = ("img", "thumbs", "examples", "blocks", "layers", "filters")
+MODEL_MARKER = ".atlas-model"
 
 
 @dataclass
@@ -69,11 +75,12 @@ class FilterPage:
 
     @property
     def path(self) -> str:
-        return f"filters/{self.layer.slug}/{self.index}.html"
+        return f"{self.layer.model}/filters/{self.layer.slug}/{self.index}.html"
 
 
 @dataclass
 class LayerPage:
+    model: str  # the model's folder
     name: str
     block: str
     total_filters: int
@@ -86,7 +93,7 @@ class LayerPage:
 
     @property
     def path(self) -> str:
-        return f"layers/{self.slug}.html"
+        return f"{self.model}/layers/{self.slug}.html"
 
     @property
     def preview(self) -> list[FilterPage]:
@@ -100,30 +107,58 @@ class LayerPage:
 
 @dataclass
 class BlockPage:
+    model: str
     name: str
     layers: list[LayerPage] = field(default_factory=list)
 
     @property
     def path(self) -> str:
-        return f"blocks/{safe_name(self.name)}.html"
+        return f"{self.model}/blocks/{safe_name(self.name)}.html"
 
     @property
     def filter_count(self) -> int:
         return sum(len(layer.filters) for layer in self.layers)
 
 
-def safe_name(name: str) -> str:
-    """A file name for anything a model may call a layer; distinct names stay distinct."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip(".-") or "layer"
-    if slug != name:
-        slug += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return slug
+@dataclass
+class ModelPage:
+    name: str
+    record: dict
+    blocks: list[BlockPage] = field(default_factory=list)
+
+    @property
+    def slug(self) -> str:
+        return safe_name(self.name)
+
+    @property
+    def path(self) -> str:
+        return f"{self.slug}/index.html"
+
+    @property
+    def layers(self) -> list[LayerPage]:
+        return [layer for block in self.blocks for layer in block.layers]
+
+    @property
+    def filter_count(self) -> int:
+        return sum(block.filter_count for block in self.blocks)
+
+    @property
+    def preview(self) -> list[FilterPage]:
+        """A strip for the models' index: from the model's middle layer."""
+        layers = [layer for layer in self.layers if layer.filters]
+        return layers[len(layers) // 2].preview if layers else []
 
 
 def render(cache_dir: Path, site_dir: Path) -> int:
-    """Render the site for the last build into `site_dir`; returns the page count."""
-    record = read_record(Path(cache_dir))
+    """Render every model built into the cache into `site_dir`; returns the page count."""
     cache = Cache(cache_dir)
+    records = read_records(cache.root)
+    if not records:
+        raise AtlasError(f"no build found in {cache_dir}; run `filter-atlas build` first")
+    for record in records:
+        if "preprocess" not in record:
+            raise AtlasError(f"the build of {record['model']} in {cache_dir} was written by an older version; "
+                             "run `filter-atlas build` again (cached pictures are reused)")
     site = Path(site_dir)
     ensure_writable(site)
     written: set[Path] = set()
@@ -137,48 +172,42 @@ def render(cache_dir: Path, site_dir: Path) -> int:
             return
         atomic_write(path, data)
 
-    blocks = collect_pages(record, cache, emit)
+    models = [ModelPage(r["model"], r) for r in records]
+    for model in models:
+        model.blocks = collect_pages(model, cache, emit)
     env = jinja_env()
-    common = {"model": record["model"], "record": record, "blocks": blocks, "jump_example": jump_example(blocks)}
-    pages = [("index.html", "index.html", {})]
-    for block in blocks:
-        pages.append((block.path, "block.html", {"block": block}))
-        for layer in block.layers:
-            pages.append((layer.path, "layer.html", {"block": block, "layer": layer}))
-            for f in layer.filters:
-                pages.append((f.path, "filter.html", {"block": block, "layer": layer, "filter": f}))
+    pages = [("index.html", "index.html", {"models": models, "model": None, "record": None})]
+    for model in models:
+        common = {"model": model, "record": model.record, "blocks": model.blocks}
+        pages.append((model.path, "model.html", common))
+        for block in model.blocks:
+            pages.append((block.path, "block.html", {**common, "block": block}))
+            for layer in block.layers:
+                pages.append((layer.path, "layer.html", {**common, "block": block, "layer": layer}))
+                for f in layer.filters:
+                    pages.append((f.path, "filter.html", {**common, "block": block, "layer": layer, "filter": f}))
+        emit(f"{model.slug}/{MODEL_MARKER}", b"")
     for relpath, template, context in pages:
         root = "../" * relpath.count("/")
-        html = env.get_template(template).render(root=root, **common, **context)
+        example = jump_example(context["model"] or models[0], qualified=context["model"] is None and len(models) > 1)
+        html = env.get_template(template).render(root=root, jump_example=example, **context)
         emit(relpath, html.encode())
     for name in STATIC:
         emit(name, TEMPLATES.joinpath(name).read_bytes())
-    emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(blocks)).encode() + b";\n")
-    emit("atlas.json", json.dumps(manifest(record, blocks), indent=1).encode())
+    emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(models)).encode() + b";\n")
+    emit("atlas.json", json.dumps({"models": [manifest(model) for model in models]}, indent=1).encode())
     emit(".nojekyll", b"")  # GitHub Pages: serve files as they are
     remove_stale(site, written)
     return len(pages)
 
 
-def read_record(cache_dir: Path) -> dict:
-    try:
-        record = json.loads((cache_dir / RECORD_NAME).read_text())
-    except FileNotFoundError:
-        raise AtlasError(f"no build found in {cache_dir}; run `filter-atlas build` first") from None
-    except ValueError:
-        raise AtlasError(f"{cache_dir / RECORD_NAME} is corrupt; run `filter-atlas build` again") from None
-    if "preprocess" not in record:
-        raise AtlasError(f"{cache_dir / RECORD_NAME} was written by an older version; "
-                         "run `filter-atlas build` again (cached pictures are reused)")
-    return record
-
-
-def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
-    """Blocks, layers and filters of the record, each filter's image placed in the site."""
+def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
+    """A model's blocks, layers and filters, each filter's image placed in the site."""
     blocks: dict[str, BlockPage] = {}
     sequence: list[FilterPage] = []
-    for layer_rec in record["layers"]:
-        layer = LayerPage(layer_rec["name"], layer_rec["block"], layer_rec["filters"], layer_rec.get("kind", "conv"))
+    for layer_rec in model.record["layers"]:
+        layer = LayerPage(model.slug, layer_rec["name"], layer_rec["block"], layer_rec["filters"],
+                          layer_rec.get("kind", "conv"))
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
@@ -187,7 +216,7 @@ def collect_pages(record: dict, cache: Cache, emit) -> list[BlockPage]:
             ]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
             layer.filters.append(FilterPage(layer, entry["index"], pictures, examples))
-        blocks.setdefault(layer.block, BlockPage(layer.block)).layers.append(layer)
+        blocks.setdefault(layer.block, BlockPage(model.slug, layer.block)).layers.append(layer)
         sequence.extend(layer.filters)
     for before, after in zip(sequence, sequence[1:]):
         before.next, after.prev = after, before
@@ -243,34 +272,44 @@ def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
     return out.getvalue()
 
 
-def jump_example(blocks: list[BlockPage]) -> str:
-    """A query the jump box answers in this atlas: a middle layer's middle filter."""
-    layers = [layer for block in blocks for layer in block.layers if layer.filters]
+def jump_example(model: ModelPage, qualified: bool = False) -> str:
+    """A query the jump box answers in this atlas: a middle layer's middle
+    filter, with the model's name where several models share the page."""
+    layers = [layer for layer in model.layers if layer.filters]
     if not layers:
         return "LAYER 0"
     layer = layers[len(layers) // 2]
     index = layer.filters[len(layer.filters) // 2].index
+    if qualified:
+        return f"{model.name}/{layer.name} {index}"
     alias = f" or {layer.alias} {index}" if layer.alias != layer.name.lower() else ""
     return f"{layer.name} {index}{alias}"
 
 
-def jump_index(blocks: list[BlockPage]) -> dict:
-    """What the jump box needs to find any filter offline: names, aliases, built indices."""
+def jump_index(models: list[ModelPage]) -> dict:
+    """What the jump box needs to find any filter of any model offline."""
     return {
-        "example": jump_example(blocks),
-        "blocks": {block.name: block.path for block in blocks},
-        "layers": [
-            {"name": layer.name, "alias": layer.alias, "path": layer.path, "slug": layer.slug,
-             "filters": [f.index for f in layer.filters]}
-            for block in blocks for layer in block.layers
+        "models": [
+            {
+                "name": model.name, "slug": model.slug, "path": model.path, "example": jump_example(model),
+                "blocks": {block.name: block.path for block in model.blocks},
+                "layers": [
+                    {"name": layer.name, "alias": layer.alias, "path": layer.path,
+                     "filters": {str(f.index): f.path for f in layer.filters}}
+                    for layer in model.layers
+                ],
+            }
+            for model in models
         ],
     }
 
 
-def manifest(record: dict, blocks: list[BlockPage]) -> dict:
-    """site/atlas.json: the whole atlas, machine-readable, paths relative to the site."""
+def manifest(model: ModelPage) -> dict:
+    """One model's part of site/atlas.json, paths relative to the site."""
+    record = model.record
     return {
-        "model": record["model"],
+        "model": model.name,
+        "page": model.path,
         "weights": record["weights"],
         "network_sha256": record["network_sha256"],
         "input_shape": record["input_shape"],
@@ -305,7 +344,7 @@ def manifest(record: dict, blocks: list[BlockPage]) -> dict:
                     for layer in block.layers
                 ],
             }
-            for block in blocks
+            for block in model.blocks
         ],
     }
 
@@ -323,8 +362,10 @@ def jinja_env() -> jinja2.Environment:
 
 def remove_stale(site: Path, written: set[Path]) -> None:
     """Delete what earlier renders made and this one did not, in render's own folders only."""
-    for folder in MANAGED_DIRS:
-        for path in sorted((site / folder).rglob("*"), reverse=True):
+    folders = [site / name for name in MANAGED_DIRS]
+    folders += [marker.parent for marker in site.glob(f"*/{MODEL_MARKER}")]
+    for folder in folders:
+        for path in sorted(folder.rglob("*"), reverse=True):
             # Another render of the same site may remove or add files meanwhile.
             if path.is_file() and path not in written:
                 path.unlink(missing_ok=True)
@@ -333,3 +374,8 @@ def remove_stale(site: Path, written: set[Path]) -> None:
                     path.rmdir()
                 except OSError:  # gone already, or just filled again
                     pass
+        if folder.is_dir() and not any(folder.iterdir()):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass

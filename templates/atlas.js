@@ -4,22 +4,59 @@
 
 const root = document.body.dataset.root || "";
 
+function currentModel(atlas) {
+  return atlas.models.find((m) => m.slug === document.body.dataset.model);
+}
+
+// The model named at the start of the query ("mobilenet/conv_pw_7 12"), if any, and the rest.
+function splitModel(atlas, text) {
+  const names = atlas.models.slice().sort((a, b) => b.name.length - a.name.length);
+  for (const model of names) {
+    const name = model.name.toLowerCase();
+    if (text === name) return { model, rest: "" };
+    if (text.startsWith(name) && /[\s/:#]/.test(text[name.length])) {
+      return { model, rest: text.slice(name.length + 1).trim() };
+    }
+  }
+  return { model: null, rest: text };
+}
+
+// Of several hits in different models, the one in the page's own model, if there is one.
+function narrow(hits, atlas) {
+  const own = currentModel(atlas);
+  const mine = hits.filter((h) => own && h.model === own);
+  return hits.length > 1 && mine.length === 1 ? mine : hits;
+}
+
 function findTarget(query) {
   const atlas = window.ATLAS;
   const text = query.trim().toLowerCase().replace(/\s+/g, " ");
-  if (!atlas || !text) return { error: `Type a layer and a filter, e.g. ${atlas ? atlas.example : "LAYER 0"}` };
-  const match = text.match(/^(.+?)(?:[\s/:#]+(\d+))?$/);
+  const example = atlas ? (currentModel(atlas) || atlas.models[0]).example : "LAYER 0";
+  if (!atlas || !text) return { error: `Type a layer and a filter, e.g. ${example}` };
+  const { model, rest } = splitModel(atlas, text);
+  if (model && !rest) return { href: model.path };
+  const models = model ? [model] : atlas.models;
+  const match = rest.match(/^(.+?)(?:[\s/:#]+(\d+))?$/);
   const name = match[1], index = match[2];
-  const layer = atlas.layers.find((l) => l.name.toLowerCase() === name || l.alias === name);
-  if (!layer) {
-    const block = Object.keys(atlas.blocks).find((b) => b.toLowerCase() === name);
-    if (block && index === undefined) return { href: atlas.blocks[block] };
-    return { error: `No layer “${name}” in this atlas` };
+  let hits = narrow(models.flatMap((m) => m.layers
+    .filter((l) => l.name.toLowerCase() === name || l.alias === name).map((layer) => ({ model: m, layer }))), atlas);
+  if (!hits.length) {
+    const blocks = narrow(models.flatMap((m) => Object.keys(m.blocks)
+      .filter((b) => b.toLowerCase() === name).map((b) => ({ model: m, path: m.blocks[b] }))), atlas);
+    if (blocks.length === 1 && index === undefined) return { href: blocks[0].path };
+    if (blocks.length > 1) hits = blocks;
+    else return { error: `No layer “${name}” in this atlas` };
   }
+  if (hits.length > 1) {
+    const where = hits.map((h) => h.model.name).join(", ");
+    return { error: `“${name}” is in ${where}; name the model, e.g. ${hits[0].model.name}/${name}` };
+  }
+  const { layer } = hits[0];
   if (index === undefined) return { href: layer.path };
   const n = Number(index);
-  if (!layer.filters.includes(n)) return { error: `${layer.name} has no filter ${n} in this atlas` };
-  return { href: `filters/${layer.slug}/${n}.html` };
+  const href = layer.filters[String(n)];
+  if (!href) return { error: `${layer.name} has no filter ${n} in this atlas` };
+  return { href };
 }
 
 function setUpJump() {

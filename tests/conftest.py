@@ -47,6 +47,14 @@ def vgg16_weights(tmp_path_factory) -> Path:
     return save_seeded_weights(tmp_path_factory.mktemp("weights") / "vgg16-seeded.h5", seed=0)
 
 
+def read_record(cache: Path) -> dict:
+    """The build record of the one model built into `cache`."""
+    import json
+
+    (path,) = (Path(cache) / "builds").glob("*.json")
+    return json.loads(path.read_text())
+
+
 @pytest.fixture
 def atlas(tmp_path, capsys):
     """Run `filter-atlas ARGS` in-process; returns (exit code, stdout, stderr)."""

@@ -88,20 +88,22 @@ def base(request, site, server) -> str:
 
 def test_walk_index_block_layer_filter(page, base):
     page.goto(base + "index.html")
+    page.click("h2 >> text=tiny")
+    assert page.url.endswith("tiny/index.html")
     page.click("h2 >> text=block2")
-    assert page.url.endswith("blocks/block2.html")
+    assert page.url.endswith("tiny/blocks/block2.html")
     page.click("h2 >> text=block2_conv1")
     assert page.url.endswith("layers/block2_conv1.html")
     page.click("a.thumb[data-index='3']")
     assert page.url.endswith("filters/block2_conv1/3.html")
     assert page.locator("nav.crumbs").inner_text().split() == \
-        ["tiny", "atlas", "›", "block2", "›", "block2_conv1", "›", "filter", "3"]
+        ["Filter", "atlas", "›", "tiny", "›", "block2", "›", "block2_conv1", "›", "filter", "3"]
     assert page.locator("figure img").count() == 2  # fourier and seed side by side
     assert page.errors == []
 
 
 def test_arrow_keys_move_between_filters(page, base):
-    page.goto(base + "filters/block1_conv2/2.html")
+    page.goto(base + "tiny/filters/block1_conv2/2.html")
     page.keyboard.press("ArrowRight")
     page.wait_for_url("**/filters/block1_conv2/3.html")
     page.keyboard.press("ArrowLeft")
@@ -112,14 +114,15 @@ def test_arrow_keys_move_between_filters(page, base):
 
 
 def test_arrow_keys_cross_layer_boundaries(page, base):
-    page.goto(base + "filters/block1_conv1/3.html")
+    page.goto(base + "tiny/filters/block1_conv1/3.html")
     page.keyboard.press("ArrowRight")
     page.wait_for_url("**/filters/block1_conv2/0.html")
 
 
-@pytest.mark.parametrize("query", ["block2_conv1/4", "b2c1 4", "block2_conv1 4", "  BLOCK2_CONV1:4 "])
+@pytest.mark.parametrize("query", ["block2_conv1/4", "b2c1 4", "block2_conv1 4", "  BLOCK2_CONV1:4 ",
+                                   "tiny/block2_conv1/4", "tiny b2c1 4"])
 def test_jump_box_finds_a_filter(page, base, query):
-    page.goto(base + "layers/block1_conv1.html")
+    page.goto(base + "tiny/layers/block1_conv1.html")
     page.fill("#jump-to", query)
     page.press("#jump-to", "Enter")
     page.wait_for_url("**/filters/block2_conv1/4.html")
@@ -138,7 +141,7 @@ def test_jump_box_explains_what_it_cannot_find(page, base):
 
 
 def test_grid_sorts_by_activation_and_resizes(page, server):
-    page.goto(server + "layers/block2_conv1.html")
+    page.goto(server + "tiny/layers/block2_conv1.html")
     activations = lambda: [float(a) for a in page.eval_on_selector_all(
         "#grid a.thumb", "els => els.map(e => e.dataset.activation)")]
     page.select_option("#sort-by", "activation")
@@ -152,7 +155,7 @@ def test_grid_sorts_by_activation_and_resizes(page, server):
 
 
 def test_focus_shows_activation_and_is_visible(page, server):
-    page.goto(server + "layers/block1_conv1.html")
+    page.goto(server + "tiny/layers/block1_conv1.html")
     first = page.locator("#grid a.thumb").first
     assert not first.locator(".act").is_visible()
     first.focus()
@@ -175,9 +178,52 @@ def test_every_page_link_and_image_loads(page, server, site):
 def test_screenshots_of_a_layer_and_a_filter_page(page, server, tmp_path):
     out = Path(os.environ.get("ATLAS_SCREENSHOTS", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
-    for rel, name in [("layers/block2_conv1.html", "layer.png"), ("filters/block2_conv1/3.html", "filter.png")]:
+    for rel, name in [("tiny/layers/block2_conv1.html", "layer.png"), ("tiny/filters/block2_conv1/3.html", "filter.png")]:
         page.goto(server + rel)
         page.wait_for_load_state("networkidle")
         page.screenshot(path=out / name, full_page=True)
         assert (out / name).stat().st_size > 5000
     assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def zoo(tiny_model, tmp_path_factory) -> str:
+    """Two models in one cache and one site, served over HTTP."""
+    from tests.conftest import make_tiny_model
+
+    work = tmp_path_factory.mktemp("zoo")
+    other = make_tiny_model(work / "other.keras", seed=1)
+    for model in (tiny_model, other):
+        assert main([str(a) for a in ["build", "--model", model, "--cache-dir", work / "cache", "--quiet",
+                                      "--iters", 2]]) == 0
+    assert main(["render", "--cache-dir", str(work / "cache"), "--site-dir", str(work / "site")]) == 0
+    handler = functools.partial(QuietHandler, directory=str(work / "site"))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("start, query, lands", [
+    ("index.html", "other/block2_conv1 4", "other/filters/block2_conv1/4.html"),
+    ("index.html", "tiny b1c2 1", "tiny/filters/block1_conv2/1.html"),
+    ("other/index.html", "tiny/block1_conv1/0", "tiny/filters/block1_conv1/0.html"),
+    ("other/index.html", "block2_conv1 5", "other/filters/block2_conv1/5.html"),  # the page's own model
+    ("tiny/layers/block1_conv1.html", "b2c1 5", "tiny/filters/block2_conv1/5.html"),
+    ("index.html", "other", "other/index.html"),
+])
+def test_jump_box_across_models(page, zoo, start, query, lands):
+    page.goto(zoo + start)
+    page.fill("#jump-to", query)
+    page.press("#jump-to", "Enter")
+    page.wait_for_url("**/" + lands)
+    assert page.errors == []
+
+
+def test_jump_box_asks_which_model_when_two_have_the_layer(page, zoo):
+    page.goto(zoo + "index.html")
+    assert page.locator("section.model h2").all_inner_texts() == ["other", "tiny"]
+    page.fill("#jump-to", "block2_conv1 4")
+    page.press("#jump-to", "Enter")
+    assert "is in other, tiny; name the model, e.g. other/block2_conv1" in page.inner_text("#jump-status")
+    assert page.url.endswith("/index.html")

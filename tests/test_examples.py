@@ -15,7 +15,7 @@ from generator.examples.receptive import receptive_fields
 from generator.networks import load_model, network_input, truncated
 from generator.photos import find_photos, load_photo
 from generator.tf_quiet import import_keras
-from tests.conftest import REPO
+from tests.conftest import read_record, REPO
 from tests.test_faults import tree
 from tests.test_pipeline import broken_links
 
@@ -26,7 +26,7 @@ def build_with_examples(atlas, model, work: Path, *extra):
     code, out, err = atlas("build", "--model", model, "--cache-dir", work / "cache", "--quiet", "--iters", 2,
                            "--images", PHOTOS, "--examples", 3, *extra)
     assert code == 0, err
-    return json.loads((work / "cache" / "last-build.json").read_text()), out
+    return read_record(work / "cache"), out
 
 
 def test_build_with_images_puts_top_and_bottom_examples_beside_each_picture(atlas, tiny_model, tmp_path):
@@ -44,10 +44,10 @@ def test_build_with_images_puts_top_and_bottom_examples_beside_each_picture(atla
     code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
     assert code == 0, err
     site = tmp_path / "site"
-    page = (site / "filters" / "block2_conv1" / "4.html").read_text()
+    page = (site / "tiny" / "filters" / "block2_conv1" / "4.html").read_text()
     assert page.count('class="example"') == 6 and "Photos that drive it lowest" in page
-    assert 'id="show"' in (site / "layers" / "block1_conv1.html").read_text()
-    manifest = json.loads((site / "atlas.json").read_text())
+    assert 'id="show"' in (site / "tiny" / "layers" / "block1_conv1.html").read_text()
+    manifest = json.loads((site / "atlas.json").read_text())["models"][0]
     first = manifest["blocks"][0]["layers"][0]["filters"][0]
     assert len(first["examples"]["top"]) == 3 and (site / first["examples"]["top"][0]["crop"]).is_file()
     assert manifest["examples"]["photos"] == 5
@@ -149,7 +149,7 @@ def test_the_examples_command_adds_to_the_last_build(atlas, tiny_model, tmp_path
     code, out, err = atlas("examples", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--images", PHOTOS)
     assert code == 0, err
     assert "added to the last build" in out
-    record = json.loads((cache / "last-build.json").read_text())
+    record = read_record(cache)
     assert len(record["layers"][2]["entries"][5]["examples"]["top"]) == 5  # k=9, but only 5 photos
 
 

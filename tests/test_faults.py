@@ -111,7 +111,7 @@ def test_concurrent_renders_of_one_site(atlas, tiny_model, tmp_path):
 
     with ThreadPoolExecutor(4) as pool:
         pages = list(pool.map(lambda _: render(tmp_path / "cache", tmp_path / "site"), range(4)))
-    assert pages == [21] * 4
+    assert pages == [22] * 4
     from tests.test_pipeline import broken_links
 
     assert broken_links(tmp_path / "site") == []
@@ -195,7 +195,7 @@ def test_hostile_layer_names_are_escaped_and_kept_inside_the_site(atlas, tmp_pat
     assert all(site in p.parents or tmp_path / "cache" in p.parents or p == model for p in written)
     for page in site.rglob("*.html"):
         assert "<script>alert" not in page.read_text()
-    index = (site / "index.html").read_text()
+    index = (site / "hostile" / "index.html").read_text()
     assert "block1_&lt;script&gt;alert(&#34;x&#34;)&lt;\\script&gt;" in index
     from tests.test_pipeline import broken_links
 

@@ -65,7 +65,7 @@ def test_the_wheel_works_in_a_fresh_environment(tiny_model, tmp_path):
         cwd=away)
     run(bin_dir / "filter-atlas", "render", "--cache-dir", cache, "--site-dir", tmp_path / "site-wheel", cwd=away)
     assert (tmp_path / "site-wheel" / "style.css").is_file()
-    assert len(list((tmp_path / "site-wheel").rglob("*.html"))) == 21
+    assert len(list((tmp_path / "site-wheel").rglob("*.html"))) == 22
 
     from generator.site import render
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import read_record
+
 from generator.imaging import decode_png
 from generator.networks import assign_blocks, network_input
 from generator.tf_quiet import import_keras
@@ -22,7 +24,7 @@ def save(model, path: Path) -> Path:
 def build(atlas, model, cache, *extra):
     code, out, err = atlas("build", "--model", model, "--cache-dir", cache, "--quiet", *extra)
     assert code == 0, err
-    return json.loads((cache / "last-build.json").read_text()), out
+    return read_record(cache), out
 
 
 def picture(cache: Path, record: dict, layer: str, index: int, method: int = 0) -> np.ndarray:
@@ -84,7 +86,7 @@ def test_depthwise_separable_and_a_conv_head_are_layers_of_the_atlas(atlas, tmp_
     }
     code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
     assert code == 0, err
-    atlas_json = json.loads((tmp_path / "site" / "atlas.json").read_text())
+    atlas_json = json.loads((tmp_path / "site" / "atlas.json").read_text())["models"][0]
     kinds = [layer["kind"] for block in atlas_json["blocks"] for layer in block["layers"]]
     assert kinds == ["conv", "depthwise", "separable", "conv"]
 
@@ -180,7 +182,7 @@ def test_preprocessing_is_chosen_recorded_and_shown(atlas, tmp_path):
     assert record["preprocess"] == {"mode": "torch", "why": "--preprocess"}
 
     atlas("render", "--cache-dir", tmp_path / "b", "--site-dir", tmp_path / "site")
-    assert json.loads((tmp_path / "site" / "atlas.json").read_text())["preprocess"]["mode"] == "torch"
+    assert json.loads((tmp_path / "site" / "atlas.json").read_text())["models"][0]["preprocess"]["mode"] == "torch"
     assert "preprocessing <code>torch</code>" in (tmp_path / "site" / "index.html").read_text()
     code, _, err = atlas("build", "--model", bare, "--cache-dir", tmp_path / "b", "--preprocess", "bgr")
     assert code == 1 and "unknown preprocessing 'bgr'; choose one of: caffe, tf, torch, none" in err

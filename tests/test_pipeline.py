@@ -14,7 +14,7 @@ import pytest
 
 from generator.engine import LayerEngine
 from generator.imaging import decode_png
-from tests.conftest import run_cli
+from tests.conftest import read_record, run_cli
 
 
 def build_args(model, tmp_path, *extra):
@@ -35,22 +35,22 @@ def test_build_caches_every_filter_and_render_links_resolve(atlas, tiny_model, t
     assert code == 0, err
     site = tmp_path / "site"
     pages = sorted(site.rglob("*.html"))
-    # index, 2 blocks, 3 layers, 15 filters
-    assert len(pages) == 1 + 2 + 3 + 15
+    # the models' index, the model's index, 2 blocks, 3 layers, 15 filters
+    assert len(pages) == 1 + 1 + 2 + 3 + 15
     broken = broken_links(site)
     assert broken == []
-    filter_page = (site / "filters" / "block1_conv2" / "3.html").read_text()
-    assert 'rel="prev" href="../../filters/block1_conv2/2.html"' in filter_page
-    assert 'rel="next" href="../../filters/block1_conv2/4.html"' in filter_page
-    assert 'rel="up" href="../../layers/block1_conv2.html"' in filter_page
-    layer_page = (site / "layers" / "block2_conv1.html").read_text()
+    filter_page = (site / "tiny" / "filters" / "block1_conv2" / "3.html").read_text()
+    assert 'rel="prev" href="../../../tiny/filters/block1_conv2/2.html"' in filter_page
+    assert 'rel="next" href="../../../tiny/filters/block1_conv2/4.html"' in filter_page
+    assert 'rel="up" href="../../../tiny/layers/block1_conv2.html"' in filter_page
+    layer_page = (site / "tiny" / "layers" / "block2_conv1.html").read_text()
     assert layer_page.count('class="thumb"') == 6
 
 
 def test_images_are_named_by_content_and_carry_activation(atlas, tiny_model, tmp_path):
     atlas(*build_args(tiny_model, tmp_path, "--method", "seed"))
     atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
-    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    record = read_record(tmp_path / "cache")
     images = sorted((tmp_path / "site" / "img").glob("*.png"))
     assert len(images) == 15
     import hashlib
@@ -92,7 +92,7 @@ def test_changed_settings_miss_the_cache(atlas, tiny_model, tmp_path):
 def test_selection_of_layers_blocks_and_filters(atlas, tiny_model, tmp_path):
     code, out, _ = atlas(*build_args(tiny_model, tmp_path, "--layers", "block1", "--filters", "0-1,4"))
     assert code == 0
-    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    record = read_record(tmp_path / "cache")
     chosen = {layer["name"]: [e["index"] for e in layer["entries"]] for layer in record["layers"]}
     # block1_conv1 has only 4 filters, so index 4 applies to block1_conv2 alone
     assert chosen == {"block1_conv1": [0, 1], "block1_conv2": [0, 1, 4]}
@@ -167,7 +167,7 @@ def test_render_removes_pages_of_filters_no_longer_built(atlas, tiny_model, tmp_
     atlas(*site_args)
     atlas(*build_args(tiny_model, tmp_path, "--layers", "block2_conv1"))
     atlas(*site_args)
-    assert not (tmp_path / "site" / "layers" / "block1_conv1.html").exists()
+    assert not (tmp_path / "site" / "tiny" / "layers" / "block1_conv1.html").exists()
     assert len(list((tmp_path / "site" / "img").glob("*.png"))) == 6
     assert broken_links(tmp_path / "site") == []
 
@@ -235,14 +235,14 @@ def broken_links(site: Path) -> list[str]:
 def test_several_methods_are_shown_side_by_side(atlas, tiny_model, tmp_path):
     code, _, err = atlas(*build_args(tiny_model, tmp_path, "--method", "fourier,seed", "--layers", "block2_conv1"))
     assert code == 0, err
-    record = json.loads((tmp_path / "cache" / "last-build.json").read_text())
+    record = read_record(tmp_path / "cache")
     images = record["layers"][0]["entries"][0]["images"]
     assert [img["method"] for img in images] == ["fourier", "seed"]
     assert images[0]["key"] != images[1]["key"]
     assert len(cached_pngs(tmp_path / "cache")) == 12
 
     atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
-    page = (tmp_path / "site" / "filters" / "block2_conv1" / "0.html").read_text()
+    page = (tmp_path / "site" / "tiny" / "filters" / "block2_conv1" / "0.html").read_text()
     assert page.count("<figure>") == 2 and "fourier" in page and "seed" in page
     assert broken_links(tmp_path / "site") == []
 

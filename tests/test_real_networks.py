@@ -10,7 +10,7 @@ import pytest
 
 from generator.networks import BUILTIN_MODELS, load_model, network_input
 from generator.photos import find_photos, load_photo
-from tests.conftest import REPO
+from tests.conftest import read_record, REPO
 
 SHARED = REPO.parent / "shared"
 MOBILENET = SHARED / "models" / "mobilenet_v1_0.75_224_imagenet.keras"
@@ -43,7 +43,7 @@ def test_every_builtin_family_builds_from_seeded_weights(atlas, tmp_path, family
     code, _, err = atlas("build", "--model", family, "--weights", weights, "--cache-dir", cache, "--quiet",
                          "--input-size", size, "--layers", layer, "--filters", "0-1", "--iters", 2)
     assert code == 0, err
-    record = json.loads((cache / "last-build.json").read_text())
+    record = read_record(cache)
     assert record["preprocess"] == {"mode": BUILTIN_MODELS[family].preprocess, "why": f"{family}'s own"}
     assert record["weights"].startswith("Weights file") and "not Keras's ImageNet file" in record["weights"]
     assert [e["index"] for e in record["layers"][0]["entries"]] == [0, 1]
@@ -75,7 +75,7 @@ def test_real_mobilenet_atlas_has_every_convolution_in_stages(atlas, tmp_path):
 
     code, _, err = atlas("render", "--cache-dir", cache, "--site-dir", site)
     assert code == 0, err
-    manifest = json.loads((site / "atlas.json").read_text())
+    manifest = json.loads((site / "atlas.json").read_text())["models"][0]
     assert manifest["preprocess"]["mode"] == "tf"
     assert [b["name"] for b in manifest["blocks"]] == ["stage1", "stage3", "stage5", "stage6"]
 

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import read_record
+
 from generator.imaging import decode_png, to_uint8
 from generator.networks import load_model
 from generator.seed_loop import visualize_filter
@@ -27,7 +29,7 @@ def test_build_matches_the_seed_loop_run_eagerly(atlas, vgg16, vgg16_weights, tm
         "--layers", ",".join(SAMPLE_LAYERS), "--filters", "0,1,5", "--iters", 4, "--precision", "float32", "--method", "seed",
     )
     assert code == 0, err
-    record = json.loads((cache / "last-build.json").read_text())
+    record = read_record(cache)
     built = {(l["name"], e["index"]): e for l in record["layers"] for e in l["entries"]}
     assert set(built) == {(layer, i) for layer in SAMPLE_LAYERS for i in SAMPLE_FILTERS}
 

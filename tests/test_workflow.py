@@ -37,3 +37,12 @@ def test_the_linter_catches_mistakes(tmp_path):
     bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n")
     result = lint(bad)
     assert result.returncode == 1 and 'property "nope" is not defined' in result.stdout
+
+
+def test_pages_workflow_shards_the_build_and_merges_the_caches():
+    workflow = (REPO / ".github" / "workflows" / "pages.yml").read_text()
+    assert "shard: ${{ fromJSON(needs.plan.outputs.shards) }}" in workflow  # a matrix of N jobs
+    assert 'make build ATLAS_ARGS="--shard $SHARD"' in workflow
+    assert "key: ${{ env.CACHE_KEY }}-${{ github.run_id }}" in workflow  # each shard its own result cache
+    assert "filter-atlas merge shards/* --cache-dir .atlas-cache" in workflow
+    assert workflow.index("merge shards/*") < workflow.index("make build render")

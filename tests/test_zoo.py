@@ -1,0 +1,114 @@
+"""Several models in one atlas, and builds spread over machines: shards that
+merge into the same site a single build makes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generator.build import forward_flops
+from generator.engine import LayerEngine
+from generator.methods import DEFAULT_METHOD, METHODS
+from generator.shards import assign_shards, work_units
+from generator.tf_quiet import import_keras
+from tests.conftest import make_tiny_model, run_cli
+from tests.test_faults import tree
+from tests.test_pipeline import broken_links
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("other") / "other.keras", seed=1)
+
+
+def render(atlas, cache: Path, site: Path):
+    code, _, err = atlas("render", "--cache-dir", cache, "--site-dir", site)
+    assert code == 0, err
+
+
+def test_two_models_in_one_command_and_one_site(atlas, tiny_model, other_model, tmp_path):
+    code, out, err = atlas("build", "--model", tiny_model, "--model", other_model, "--cache-dir", tmp_path / "cache",
+                           "--quiet", "--iters", 2)
+    assert code == 0, err
+    assert "tiny: 15 filters of 3 layers" in out and "other: 15 filters of 3 layers" in out
+    render(atlas, tmp_path / "cache", tmp_path / "site")
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+    assert 'href="other/index.html"' in index and 'href="tiny/index.html"' in index
+    assert (site / "other" / "filters" / "block2_conv1" / "5.html").is_file()
+    assert (site / "tiny" / "filters" / "block2_conv1" / "5.html").is_file()
+    manifest = json.loads((site / "atlas.json").read_text())
+    assert [m["model"] for m in manifest["models"]] == ["other", "tiny"]
+    jump = (site / "atlas-index.js").read_text()
+    assert '"path": "other/index.html"' in jump and '"path": "tiny/index.html"' in jump
+    assert broken_links(site) == []
+
+
+def test_rebuilding_one_model_leaves_the_others_pages_alone(atlas, tiny_model, other_model, tmp_path):
+    cache, site = tmp_path / "cache", tmp_path / "site"
+    for model in (tiny_model, other_model):
+        assert atlas("build", "--model", model, "--cache-dir", cache, "--quiet", "--iters", 2)[0] == 0
+    render(atlas, cache, site)
+    stamps = lambda folder: {p: p.stat().st_mtime_ns for p in (site / folder).rglob("*") if p.is_file()}
+    other_before, tiny_before = stamps("other"), stamps("tiny")
+    assert atlas("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 2, "--seed", 7)[0] == 0
+    render(atlas, cache, site)
+    assert stamps("other") == other_before
+    assert stamps("tiny") != tiny_before
+
+
+def test_four_shards_built_in_parallel_merge_into_the_single_build_site(atlas, tiny_model, tmp_path, monkeypatch):
+    args = ["--model", tiny_model, "--quiet", "--iters", 3, "--method", "fourier,seed"]
+    assert atlas("build", *args, "--cache-dir", tmp_path / "single")[0] == 0
+    render(atlas, tmp_path / "single", tmp_path / "single-site")
+
+    shards = [run_cli("build", *args, "--cache-dir", tmp_path / f"shard{k}", "--shard", f"{k}/4") for k in range(4)]
+    outputs = []
+    for proc in shards:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        outputs.append(out)
+    assert all("of the estimated work" in out for out in outputs)
+    parts = [tmp_path / f"shard{k}" for k in range(4)]
+    code, out, err = atlas("merge", *parts, "--cache-dir", tmp_path / "merged")
+    assert code == 0 and "merged 4 caches" in out, err
+
+    def no_compute(*a, **kw):
+        raise AssertionError("the merged cache must hold every picture")
+
+    monkeypatch.setattr(LayerEngine, "run", no_compute)
+    assert atlas("build", *args, "--cache-dir", tmp_path / "merged")[0] == 0
+    render(atlas, tmp_path / "merged", tmp_path / "merged-site")
+    assert tree(tmp_path / "merged-site") == tree(tmp_path / "single-site")
+    assert tree(tmp_path / "merged" / "filters") == tree(tmp_path / "single" / "filters")
+
+
+def test_shards_of_vgg16s_full_atlas_are_balanced_by_flops():
+    keras = import_keras()
+    vgg16 = keras.applications.VGG16(include_top=False, weights=None, input_shape=(96, 96, 3))
+    flops = forward_flops(vgg16)
+    wanted = {name: list(range(vgg16.get_layer(name).filters)) for name in flops}
+    units = work_units({DEFAULT_METHOD: METHODS[DEFAULT_METHOD].steps}, flops, wanted)
+    assert sum(len(u.filters) for u in units) == 4224
+    for count in (2, 4, 8, 16):
+        loads = [sum(u.cost for u in shard) for shard in assign_shards(units, count)]
+        assert max(loads) <= 1.15 * (sum(loads) / count), (count, loads)
+    assert assign_shards(units, 4) == assign_shards(list(reversed(units)), 4)  # the same plan everywhere
+
+
+@pytest.mark.parametrize("shard, message", [
+    ("3", "cannot parse --shard '3': expected K/N"),
+    ("4/4", "--shard 4/4: K must be 0 to N-1"),
+    ("-1/4", "--shard -1/4: K must be 0 to N-1"),
+])
+def test_bad_shards(atlas, tiny_model, tmp_path, shard, message):
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "c", f"--shard={shard}")
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_merging_something_that_is_no_cache(atlas, tmp_path):
+    (tmp_path / "nothing").mkdir()
+    code, _, err = atlas("merge", tmp_path / "nothing", "--cache-dir", tmp_path / "c")
+    assert code == 1 and "is not an atlas cache" in err
