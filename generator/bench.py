@@ -25,6 +25,10 @@ from .imaging import filter_seed, to_uint8
 from .networks import ConvLayer, load_model, model_source
 from .tf_quiet import import_keras
 
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_IMAGES = REPO.parent / "shared" / "imagenet-samples"
+PHOTOS = REPO / "data" / "photos"
+
 
 def conv_flops_per_step(submodel) -> float:
     """FLOPs of one ascent step: the forward pass plus the gradient with respect
@@ -170,8 +174,36 @@ def summarize(rows, net, precision, args) -> dict:
         report["bf16_vs_float32_activation_change"] = {
             "median": statistics.median(changes), "max": max(changes),
         }
+    if args.example_images:
+        report["examples"] = time_examples(net, args)
+        float32_peak = report["peak_conv_gflops_float32"] or report["peak_conv_gflops"]
+        report["examples"]["fraction_of_float32_peak"] = report["examples"]["gflops"] / float32_peak
     report["peak_rss_mb"] = peak_rss_mb()
     return report
+
+
+def time_examples(net, args) -> dict:
+    """The dataset-examples pass over `--example-images` photos, every conv
+    layer at once (forward passes only, float32): photos per second, GFLOP/s."""
+    import tempfile
+
+    from .build import forward_flops
+    from .examples.scan import collect
+    from .networks import builtin_spec, guess_preprocess, is_model_file
+    from .photos import find_photos
+
+    photos = find_photos(Path(args.images))[: args.example_images]
+    names = list(forward_flops(net))
+    preprocess = guess_preprocess(net)[0] if is_model_file(args.model) else builtin_spec(args.model).preprocess
+    with tempfile.TemporaryDirectory() as tmp:
+        collect(lambda: net, names, photos[:8], net.input_shape[1:], preprocess, 9, Path(tmp) / "warm.npz",
+                progress=False)  # trace and compile outside the timing
+        start = time.perf_counter()
+        collect(lambda: net, names, photos, net.input_shape[1:], preprocess, 9, Path(tmp) / "run.npz", progress=False)
+        seconds = time.perf_counter() - start
+    gflop = max(forward_flops(net).values()) / 1e9 * len(photos)  # the forward pass through every conv layer
+    return {"photos": len(photos), "seconds": seconds, "photos_per_s": len(photos) / seconds,
+            "gflops": gflop / seconds, "layers": len(names), "folder": str(args.images)}
 
 
 def estimate_full_atlas(net, rows, iters) -> float:
@@ -210,6 +242,10 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=METHODS["seed"].steps)
     p.add_argument("--seed", type=int, default=Settings.seed)
     p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    p.add_argument("--images", default=str(DEFAULT_IMAGES if DEFAULT_IMAGES.is_dir() else PHOTOS),
+                   help="photos for the dataset-examples pass (default: %(default)s)")
+    p.add_argument("--example-images", type=int, default=256,
+                   help="photos the examples pass is timed on (default: 256; 0: skip it)")
     p.add_argument("--out", default="bench.json")
     p.add_argument("--sheet", default="bench-precision.png")
     args = p.parse_args(argv)
@@ -218,7 +254,7 @@ def main(argv=None) -> int:
     for key in ("precision", "seed_filters_per_s", "engine_filters_per_s", "speedup", "engine_gflops",
                 "engine_full_batch_gflops", "peak_conv_gflops", "peak_conv_gflops_float32",
                 "full_atlas_estimate_s", "median_activation_change_vs_seed",
-                "bf16_vs_float32_activation_change", "peak_rss_mb"):
+                "bf16_vs_float32_activation_change", "examples", "peak_rss_mb"):
         if key in report:
             value = report[key]
             print(f"{key:36s} {value:.3f}" if isinstance(value, float) else f"{key:36s} {value}")
