@@ -23,7 +23,7 @@ SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
 BENCH_WEIGHTS ?= $(or $(WEIGHTS),$(wildcard $(REAL_WEIGHTS)),$(SEEDED_WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
-.PHONY: atlas build render serve test bench quality publish seeded-weights venv clean lint-workflows
+.PHONY: atlas build render serve test bench quality quality-sweep publish seeded-weights venv clean lint-workflows
 
 atlas: build render
 
@@ -66,9 +66,14 @@ publish:
 bench: venv $(BENCH_WEIGHTS)
 	$(BIN)/python -m generator.bench --weights $(BENCH_WEIGHTS)
 
-# Each method's pictures scored on a sample of filters; writes quality.json.
-quality: venv $(BENCH_WEIGHTS)
-	$(BIN)/python -m generator.quality --weights $(BENCH_WEIGHTS) --cache-dir $(CACHE_DIR)
+# Each method's pictures scored against natural photos on a real network (default: the
+# MobileNet in ../shared/models; MODEL= and WEIGHTS= for another); writes quality.json.
+quality: venv
+	$(BIN)/python -m generator.quality $(model_options) --cache-dir $(CACHE_DIR)
+
+# Quality against seconds per filter for the settings that matter; writes sweep.json.
+quality-sweep: venv
+	$(BIN)/python -m generator.sweep $(model_options) --cache-dir $(CACHE_DIR)
 
 # Random VGG16 weights in Keras's file layout, for machines without the ImageNet file.
 seeded-weights: $(SEEDED_WEIGHTS)

@@ -21,6 +21,7 @@ from .imaging import filter_seed
 from .networks import network_input, unit_model
 from .seed_loop import check_filter_index
 from .tf_quiet import import_keras
+from .transforms import resize
 
 PRECISIONS = ("float32", "bfloat16")
 # Memory the activations of one batch may take, forward and backward together:
@@ -106,11 +107,12 @@ class LayerEngine:
         self.num_filters = int(self.submodel.outputs[0].shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
+        self.canvas_shape = self.method.canvas_shape(self.input_shape)  # what the optimizer paints
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
 
     def start(self, seeds: list[int]) -> np.ndarray:
         """The method's starting parameters for each filter's seed."""
-        return np.stack([self.method.param.init(s, self.input_shape) for s in seeds])
+        return np.stack([self.method.param.init(s, self.canvas_shape) for s in seeds])
 
     def run(self, params, filters: list[int], iters: int | None = None, seed: int = 0):
         """Optimize `params[b]` for filter `filters[b]`; returns the final images as
@@ -155,14 +157,14 @@ class LayerEngine:
         def one_step(i, p, state):
             with tf.GradientTape() as tape:
                 tape.watch(p)
-                image = method.transform(method.param.to_image(p, self.input_shape), i, seed)
+                image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed, self.input_shape[:2])
                 means = self.filter_means(self.network_input(image), filters, activated=False)
                 loss = tf.reduce_sum(means)
             grads = tape.gradient(loss, p)
-            p, state = method.optimizer.update(p, grads, state, i)
+            p, state = method.optimizer.update(p, grads, state, i, iters)
             return i + 1, p, state
 
         state = method.optimizer.init_state(params)
         _, final, _ = tf.while_loop(lambda i, p, s: i < iters, one_step, (tf.constant(0), params, state))
-        image = method.param.to_image(final, self.input_shape)
-        return image, self.filter_means(self.network_input(image), filters)
+        image = method.param.to_image(final, self.canvas_shape)
+        return image, self.filter_means(self.network_input(resize(image, self.input_shape[:2])), filters)

@@ -18,7 +18,7 @@ class NormalizedAscent:
     def init_state(self, params):
         return ()
 
-    def update(self, params, grads, state, i):
+    def update(self, params, grads, state, i, steps):
         import tensorflow as tf
 
         axes = list(range(1, len(params.shape)))
@@ -30,22 +30,30 @@ class NormalizedAscent:
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam (Kingma and Ba), ascending."""
+    """Adam (Kingma and Ba), ascending; with schedule "cosine" the learning
+    rate falls from `lr` to 0 along half a cosine over the run: big steps
+    while the picture takes shape, small ones that add little noise at the end."""
 
     lr: float = 0.05
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    schedule: str = "constant"
 
     def key(self) -> dict:
-        return {"optimizer": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        key = {"optimizer": "adam", "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        if self.schedule != "constant":
+            key["schedule"] = self.schedule
+        return key
 
     def init_state(self, params):
         import tensorflow as tf
 
         return (tf.zeros_like(params), tf.zeros_like(params))
 
-    def update(self, params, grads, state, i):
+    def update(self, params, grads, state, i, steps):
+        import math
+
         import tensorflow as tf
 
         m, v = state
@@ -54,4 +62,7 @@ class Adam:
         t = tf.cast(i + 1, tf.float32)
         m_hat = m / (1 - tf.pow(self.beta1, t))
         v_hat = v / (1 - tf.pow(self.beta2, t))
-        return params + self.lr * m_hat / (tf.sqrt(v_hat) + self.eps), (m, v)
+        lr = self.lr
+        if self.schedule == "cosine":
+            lr = self.lr * 0.5 * (1.0 + tf.cos(math.pi * tf.cast(i, tf.float32) / tf.cast(steps, tf.float32)))
+        return params + lr * m_hat / (tf.sqrt(v_hat) + self.eps), (m, v)

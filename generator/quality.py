@@ -1,63 +1,119 @@
-"""`make quality`: how good each method's pictures are, measured.
+"""`make quality`: how good each method's pictures are on a real network, measured.
 
-For a fixed sample of filters from every conv layer, each method's final
-picture (the PNG a user sees) is scored by
+For a fixed sample of filters of every conv layer (8 by default, drawn with
+fixed seeds), each method's final picture (the PNG a user sees) is scored by
 
-(a) robustness: the filter's mean activation over randomly jittered, scaled
-    and rotated copies of the picture, fed through the network's own
-    preprocessing, divided by the filter's largest mean activation over a few
-    natural photographs (data/photos/) — above 1 means the picture excites the
-    filter more than any of the photos, even when moved about;
+(a) activation relative to nature: the unit's mean output before its
+    nonlinearity, averaged over randomly jittered, scaled and rotated copies
+    of the picture, set against the same unit's mean output over a folder of
+    photographs (default: ../shared/imagenet-samples/, 1,000 ImageNet photos):
+        score = (picture - natural mean) / (natural max - natural mean)
+    1 is as strong as the best photo, 0 an average one. It is defined
+    whatever the unit's sign, sparse units included;
 (b) high-frequency power: the fraction of the picture's spectral power above
     half the Nyquist frequency (pixel noise scores high, smooth images low).
 
-Prints a table per layer and writes quality.json and a contact sheet.
+Prints a table per layer and writes quality.json and a contact sheet with
+one row per block and method. Pictures come from, and are cached in, the
+usual cache, so a second run computes only what is new.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import random
 import statistics
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from .build import DEFAULT_CACHE_DIR, Settings, build
-from .cache import Cache
+from .build import DEFAULT_CACHE_DIR, Settings, build, open_network
+from .cache import Cache, atomic_write
+from .errors import AtlasError
 from .imaging import decode_png
 from .methods import DEFAULT_METHOD, METHODS
-from .networks import network_input
-from .networks import load_model, model_source
+from .networks import layers_model, load_model, model_source, network_input, truncated
+from .photos import find_photos, load_photo
 from .transforms import RandomAffine
 
-PHOTOS = Path(__file__).resolve().parent.parent / "data" / "photos"
-SAMPLE_FILTERS = "0,11,23,35,47,59"  # fixed, and valid in every VGG16 layer
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_FILE = REPO.parent / "shared" / "models" / "mobilenet_v1_0.75_224_imagenet.keras"
+DEFAULT_IMAGES = REPO.parent / "shared" / "imagenet-samples"
 SCORING_WARP = RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0)
+SCORING_SEED = 12345
+PHOTO_BATCH = 32
 
 
-def load_photos(size: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    paths = sorted(PHOTOS.glob("*.png"))
-    return np.stack([
-        np.asarray(Image.open(p).convert("RGB").resize(size[::-1], Image.BILINEAR), np.float32) / 255.0
-        for p in paths
-    ])
-
-
-def filter_means(submodel, images, filters) -> np.ndarray:
-    acts = np.asarray(submodel(images))  # (n, h, w, channels)
-    return acts.mean(axis=(1, 2))[:, filters]  # (n, len(filters))
+def sample_filters(layers, per_layer: int, seed: int = 0) -> dict[str, list[int]]:
+    """`per_layer` filters of every layer, the same ones every run."""
+    return {
+        layer.name: sorted(random.Random(f"{seed}/{layer.name}").sample(range(layer.filters),
+                                                                        min(per_layer, layer.filters)))
+        for layer in layers
+    }
 
 
-def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int, preprocess: str) -> float:
+def unit_means(model, images) -> list[np.ndarray]:
+    """Each output's spatial mean per image and channel: a list of (n, channels)."""
+    outputs = model(images)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [np.asarray(o, np.float32).mean(axis=(1, 2)) for o in outputs]
+
+
+def natural_stats(keras_model, network_sha: str, layer_names, photos, shape, preprocess, cache_dir: Path,
+                  report=print) -> dict:
+    """Per layer, the mean and the max over the photos of every unit's spatial
+    mean output before its nonlinearity; cached by network, photos and input."""
+    key = hashlib.sha256(json.dumps(
+        [network_sha, list(shape), preprocess, layer_names,
+         [(str(p), p.stat().st_size) for p in photos]]).encode()).hexdigest()[:24]
+    path = cache_dir / "quality" / f"natural-{key}.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            return {name: (data[f"{name}/mean"], data[f"{name}/max"]) for name in layer_names}
+    model = layers_model(keras_model, layer_names, pre_activation=True)
+    sums, maxima, count = None, None, 0
+    for start in range(0, len(photos), PHOTO_BATCH):
+        batch = []
+        for photo in photos[start : start + PHOTO_BATCH]:
+            try:
+                batch.append(load_photo(photo, shape[:2]))
+            except ValueError as exc:
+                report(f"skipping {exc}")
+        if not batch:
+            continue
+        means = unit_means(model, network_input(np.stack(batch), preprocess))
+        sums = [m.sum(axis=0) for m in means] if sums is None else [s + m.sum(axis=0) for s, m in zip(sums, means)]
+        maxima = ([m.max(axis=0) for m in means] if maxima is None
+                  else [np.maximum(x, m.max(axis=0)) for x, m in zip(maxima, means)])
+        count += len(batch)
+    if not count:
+        raise AtlasError("no readable photographs to compare with")
+    stats = {name: (s / count, x) for name, s, x in zip(layer_names, sums, maxima)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import io
+
+    out = io.BytesIO()
+    np.savez(out, **{f"{n}/mean": m for n, (m, _) in stats.items()}, **{f"{n}/max": x for n, (_, x) in stats.items()})
+    atomic_write(path, out.getvalue())
+    return stats
+
+
+def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int, shape, preprocess: str) -> float:
+    """The unit's mean output over `copies` moved copies of the picture, at the network's input size."""
     import tensorflow as tf
 
-    batch = tf.constant(np.repeat(picture01[None], copies, axis=0), tf.float32)
-    moved = np.concatenate([SCORING_WARP(batch[k : k + 1], k, 12345).numpy() for k in range(copies)])
-    return float(filter_means(submodel, network_input(moved, preprocess), [index]).mean())
+    batch = tf.constant(picture01[None], tf.float32)
+    moved = np.concatenate([SCORING_WARP(batch, k, SCORING_SEED, shape[:2]).numpy() for k in range(copies)])
+    return float(unit_means(submodel, network_input(moved, preprocess))[0][:, index].mean())
+
+
+def relative_to_nature(value: float, natural_mean: float, natural_max: float) -> float:
+    return (value - natural_mean) / max(natural_max - natural_mean, 1e-9)
 
 
 def high_frequency_fraction(picture01: np.ndarray) -> float:
@@ -70,117 +126,143 @@ def high_frequency_fraction(picture01: np.ndarray) -> float:
     return float(power[radius > 0.25].sum() / total) if total > 0 else 0.0
 
 
-def run(args) -> dict:
-    from .networks import truncated
+def build_methods(settings: Settings, cache_dir: Path, sample: dict, methods: list[str], quiet: bool) -> dict:
+    """Build each method on its own (so its compute time is its own); the records by method."""
+    records = {}
+    for name in methods:
+        records[name] = build(replace(settings, methods=(name,)), cache_dir, filters=sample, progress=not quiet,
+                              write_record=False)
+    return records
 
+
+def score(args) -> dict:
+    """Build and score; returns the report."""
     methods = [m.strip() for m in args.methods.split(",")]
-    settings = Settings(model=args.model, weights=args.weights, methods=tuple(methods), seed=args.seed)
-    record = build(settings, Path(args.cache_dir), filters=args.filters, progress=not args.quiet,
-                   write_record=False)
-    cache = Cache(Path(args.cache_dir))
-    net = load_model(args.model, model_source(args.model, args.weights))
-    photos = load_photos(tuple(record["input_shape"][:2]))
-    preprocess = record["preprocess"]["mode"]
-    default = methods[0]
-    report = {"weights": record["weights"], "methods": methods, "default": default,
-              "copies": args.copies, "photos": [p.name for p in sorted(PHOTOS.glob("*.png"))], "layers": {}}
-    sheet_rows = []
-    for layer in record["layers"]:
-        submodel = truncated(net, layer["name"])
-        indices = [e["index"] for e in layer["entries"]]
-        natural = filter_means(submodel, network_input(photos, preprocess), indices).max(axis=0)
-        scores = {m: {"robust": [], "high_freq": []} for m in methods}
-        pictures = {m: [] for m in methods}
-        for entry, natural_max in zip(layer["entries"], natural):
-            for img in entry["images"]:
-                pixels, _ = decode_png(cache.path(img["key"]).read_bytes())
+    settings = Settings(model=args.model, weights=args.weights, seed=args.seed, preprocess=args.preprocess)
+    cache_dir = Path(args.cache_dir)
+    net = open_network(settings, Cache(cache_dir))
+    layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
+    sample = sample_filters(layers, args.per_layer, args.seed)
+    records = build_methods(settings, cache_dir, sample, methods, args.quiet)
+    first = records[methods[0]]
+    shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
+    keras_model = load_model(args.model, model_source(args.model, args.weights))
+    photos = find_photos(Path(args.images))[: args.max_images or None]
+    natural = natural_stats(keras_model, first["network_sha256"], [l.name for l in layers], photos, shape,
+                            preprocess, cache_dir)
+    cache = Cache(cache_dir)
+    report = {
+        "model": first["model"], "weights": first["weights"], "network_sha256": first["network_sha256"],
+        "input_shape": shape, "preprocess": preprocess, "precision": first["settings"]["precision"],
+        "images": {"folder": str(args.images), "count": len(photos)}, "copies": args.copies,
+        "methods": {m: {**records[m]["methods"][m], **timing(records[m])} for m in methods},
+        "layers": {},
+    }
+    pictures = {}
+    for index, layer in enumerate(layers):
+        submodel = truncated(keras_model, layer.name, pre_activation=True)
+        mean, top = natural[layer.name]
+        row = {"block": layer.block}
+        for m in methods:
+            entries = next(l for l in records[m]["layers"] if l["name"] == layer.name)["entries"]
+            scores, high = [], []
+            for entry in entries:
+                pixels, _ = decode_png(cache.path(entry["images"][0]["key"]).read_bytes())
                 picture = pixels.astype(np.float32) / 255.0
-                robust = robust_activation(submodel, picture, entry["index"], args.copies, preprocess)
-                scores[img["method"]]["robust"].append(robust / max(float(natural_max), 1e-6))
-                scores[img["method"]]["high_freq"].append(high_frequency_fraction(picture))
-                pictures[img["method"]].append(pixels)
-        summary = {m: {"median_robust": statistics.median(s["robust"]),
-                       "median_high_freq": statistics.median(s["high_freq"]),
-                       "robust": s["robust"], "high_freq": s["high_freq"]} for m, s in scores.items()}
-        if "seed" in scores and default != "seed":
-            summary.update(default_wins(scores[default], scores["seed"]))
-        report["layers"][layer["name"]] = summary
-        print_layer(layer["name"], summary, methods)
-        if layer["name"].endswith("_conv1"):
-            sheet_rows.append((layer["name"], pictures))
-    report["blocks_3_to_5"] = overall(report, default, ("block3", "block4", "block5"))
-    write_sheet(sheet_rows, methods, Path(args.sheet))
+                value = robust_activation(submodel, picture, entry["index"], args.copies, shape, preprocess)
+                scores.append(relative_to_nature(value, float(mean[entry["index"]]), float(top[entry["index"]])))
+                high.append(high_frequency_fraction(picture))
+                pictures.setdefault((layer.name, m), []).append(pixels)
+            row[m] = {"filters": [e["index"] for e in entries], "score": scores, "high_freq": high,
+                      "median_score": statistics.median(scores), "median_high_freq": statistics.median(high)}
+        report["layers"][layer.name] = row
+        print_layer(layer.name, row, methods)
+    report["summary"] = summarize(report, methods)
+    write_sheet(report, layers, pictures, methods, Path(args.sheet))
     return report
 
 
-def default_wins(default: dict, seed: dict) -> dict:
-    """On the same filters, how often the default's picture is more robust than
-    seed's, and how often it has less high-frequency power."""
-    robust = [d > s for d, s in zip(default["robust"], seed["robust"])]
-    smoother = [d < s for d, s in zip(default["high_freq"], seed["high_freq"])]
-    return {"default_beats_seed_robust": sum(robust) / len(robust),
-            "default_less_high_freq": sum(smoother) / len(smoother)}
+def timing(record: dict) -> dict:
+    computed = record["computed"]
+    if not computed["filters"]:
+        return {"seconds_per_filter": None}  # all cached: nothing was timed
+    return {"seconds_per_filter": computed["seconds"] / computed["filters"]}
 
 
-def overall(report: dict, default: str, blocks) -> dict:
-    """Across the sampled filters of the given blocks: how often the default wins."""
-    layers = [layer for name, layer in report["layers"].items()
-              if name.split("_")[0] in blocks and "default_beats_seed_robust" in layer]
-    if not layers:
-        return {}
-    pooled = {method: {score: [x for layer in layers for x in layer[method][score]]
-                       for score in ("robust", "high_freq")}
-              for method in (default, "seed")}
-    return {"filters": len(pooled[default]["robust"]), **default_wins(pooled[default], pooled["seed"])}
+def summarize(report: dict, methods: list[str]) -> dict:
+    """Per method: median over layers of the per-layer median score, and over all pictures."""
+    summary = {}
+    for m in methods:
+        rows = [row[m] for row in report["layers"].values()]
+        summary[m] = {
+            "median_of_layer_medians": statistics.median(r["median_score"] for r in rows),
+            "layers_with_median_at_least_1": sum(r["median_score"] >= 1.0 for r in rows),
+            "layers": len(rows),
+            "median_high_freq": statistics.median(h for r in rows for h in r["high_freq"]),
+            "seconds_per_filter": report["methods"][m]["seconds_per_filter"],
+        }
+    return summary
 
 
-def print_layer(name: str, summary: dict, methods: list[str]) -> None:
-    cells = "  ".join(
-        f"{m}: robust {summary[m]['median_robust']:8.3f} high-freq {summary[m]['median_high_freq']:.3f}"
-        for m in methods
-    )
-    wins = summary.get("default_beats_seed_robust")
-    print(f"{name:14s} {cells}" + (f"  default wins {wins:.0%}" if wins is not None else ""), flush=True)
+def print_layer(name: str, row: dict, methods: list[str]) -> None:
+    cells = [f"{m}: score {row[m]['median_score']:6.2f} high-freq {row[m]['median_high_freq']:.3f}" for m in methods]
+    joiner = "  " if len(methods) <= 2 else "\n" + " " * 17
+    print(f"{name:16s} {joiner.join(cells)}", flush=True)
 
 
-def write_sheet(rows, methods, path: Path) -> None:
-    """One row per method for each sampled layer (the first conv of every block)."""
+def write_sheet(report, layers, pictures, methods, path: Path) -> None:
+    """One row per block and method: the deepest sampled layer of each block."""
     from PIL import Image, ImageDraw
 
-    tile, gap, label = 96, 4, 120
-    lines = [(name, m, pictures[m]) for name, pictures in rows for m in methods]
+    deepest = {layer.block: layer.name for layer in layers}
+    tile, gap, label = 96, 4, 190
+    lines = [(name, m, pictures[(name, m)]) for name in deepest.values() for m in methods]
     width = label + max(len(p) for _, _, p in lines) * (tile + gap)
-    sheet = Image.new("RGB", (width, len(lines) * (tile + gap)), "white")
+    sheet = Image.new("RGB", (width, 20 + len(lines) * (tile + gap)), "white")
     draw = ImageDraw.Draw(sheet)
-    for row, (name, method, pictures) in enumerate(lines):
-        y = row * (tile + gap)
-        draw.text((4, y + 40), f"{name}\n{method}", fill="black")
-        for col, pixels in enumerate(pictures):
-            sheet.paste(Image.fromarray(pixels).resize((tile, tile), Image.NEAREST), (label + col * (tile + gap), y))
+    draw.text((4, 4), f"{report['model']}: {report['weights']}", fill="black")
+    for row, (name, method, tiles) in enumerate(lines):
+        y = 20 + row * (tile + gap)
+        median = report["layers"][name][method]["median_score"]
+        draw.text((4, y + 30), f"{name}\n{method}\nmedian score {median:.2f}", fill="black")
+        for col, pixels in enumerate(tiles):
+            sheet.paste(Image.fromarray(pixels).resize((tile, tile), Image.BILINEAR), (label + col * (tile + gap), y))
     sheet.save(path)
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m generator.quality", description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="vgg16")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_FILE), help="default: the real MobileNet in ../shared/models")
     p.add_argument("--weights", default=None)
+    p.add_argument("--preprocess", default=None)
+    p.add_argument("--images", default=str(DEFAULT_IMAGES), help="photographs to compare with (default: %(default)s)")
+    p.add_argument("--max-images", type=int, default=0, help="use only the first N photographs (0: all)")
     p.add_argument("--methods", default=",".join([DEFAULT_METHOD] + [m for m in METHODS if m != DEFAULT_METHOD]),
-                   help="methods to score; the first is the one compared with seed")
-    p.add_argument("--filters", default=SAMPLE_FILTERS, help="filters sampled from every layer")
+                   help="methods to score, comma-separated")
+    p.add_argument("--layers", default=None, help="only these layers, comma-separated (default: all)")
+    p.add_argument("--per-layer", type=int, default=8, help="filters sampled per layer (default: 8)")
     p.add_argument("--copies", type=int, default=8, help="transformed copies per picture")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     p.add_argument("--out", default="quality.json")
     p.add_argument("--sheet", default="quality-sheet.png")
     p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    report = run(args)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        report = score(args)
+    except AtlasError as exc:
+        print(f"quality: error: {exc}", file=sys.stderr)
+        return 1
     Path(args.out).write_text(json.dumps(report, indent=1))
-    if report["blocks_3_to_5"]:
-        b = report["blocks_3_to_5"]
-        print(f"blocks 3-5 ({b['filters']} filters, {report['weights']}): {report['default']} beats seed on "
-              f"robust activation for {b['default_beats_seed_robust']:.0%}, has less high-frequency power "
-              f"for {b['default_less_high_freq']:.0%}")
+    for m, s in report["summary"].items():
+        per = f"{s['seconds_per_filter']:.2f} s/filter" if s["seconds_per_filter"] else "cached"
+        print(f"{m}: median score {s['median_of_layer_medians']:.2f} over layers, "
+              f"{s['layers_with_median_at_least_1']}/{s['layers']} layers at 1 or more, "
+              f"high-freq {s['median_high_freq']:.3f}, {per} ({report['weights']})")
     print(f"wrote {args.out} and {args.sheet}")
     return 0
 

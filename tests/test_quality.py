@@ -1,12 +1,19 @@
-"""`make quality`: the scores mean what they say, and the report has them per layer."""
+"""`make quality` and `make quality-sweep`: the scores mean what they say, the
+natural baseline is what the photos give, and the reports have them per layer."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
-from generator import quality
+from generator import quality, sweep
+from generator.networks import load_model, network_input, truncated
+from generator.photos import find_photos, load_photo
+from tests.conftest import REPO
+
+PHOTOS = REPO / "data" / "photos"
 
 
 def test_high_frequency_fraction_separates_smooth_from_noisy():
@@ -19,20 +26,58 @@ def test_high_frequency_fraction_separates_smooth_from_noisy():
     assert 0.6 < quality.high_frequency_fraction(noise) < 0.9  # white noise: ~80% of the disc-and-corners
 
 
+@pytest.mark.parametrize(
+    "value, mean, best, expected",
+    [(2.0, 2.0, 6.0, 0.0), (6.0, 2.0, 6.0, 1.0), (14.0, 2.0, 6.0, 3.0),
+     (3.0, -5.0, -1.0, 2.0)],  # a sparse unit, negative on every photo
+)
+def test_score_relative_to_nature(value, mean, best, expected):
+    assert quality.relative_to_nature(value, mean, best) == pytest.approx(expected)
+
+
+def quality_args(tiny_model, tmp_path, *extra):
+    return ["--model", str(tiny_model), "--methods", "fourier,seed", "--per-layer", "2", "--copies", "2",
+            "--images", str(PHOTOS), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "q.json"),
+            "--sheet", str(tmp_path / "s.png"), "--quiet", *extra]
+
+
 def test_quality_report_on_a_tiny_model(tiny_model, tmp_path, capsys):
-    out = tmp_path / "quality.json"
-    code = quality.main([
-        "--model", str(tiny_model), "--methods", "fourier,seed", "--filters", "0,1", "--copies", "2",
-        "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--sheet", str(tmp_path / "s.png"), "--quiet",
-    ])
-    assert code == 0
-    report = json.loads(out.read_text())
+    assert quality.main(quality_args(tiny_model, tmp_path)) == 0
+    report = json.loads((tmp_path / "q.json").read_text())
     assert set(report["layers"]) == {"block1_conv1", "block1_conv2", "block2_conv1"}
+    assert report["images"]["count"] == 5
     for layer in report["layers"].values():
         for method in ("fourier", "seed"):
-            assert len(layer[method]["robust"]) == 2
+            assert len(layer[method]["score"]) == 2
             assert all(0 <= f <= 1 for f in layer[method]["high_freq"])
-        assert 0 <= layer["default_beats_seed_robust"] <= 1
+    for method in ("fourier", "seed"):
+        assert report["methods"][method]["seconds_per_filter"] > 0
     assert (tmp_path / "s.png").stat().st_size > 0
-    assert "block2_conv1" in capsys.readouterr().out
-    assert not (tmp_path / "cache" / "last-build.json").exists()  # the atlas's record is left alone
+    out = capsys.readouterr().out
+    assert "block2_conv1" in out and "s/filter" in out
+    assert not (tmp_path / "cache" / "builds").exists()  # the atlas's record is left alone
+
+    assert quality.main(quality_args(tiny_model, tmp_path)) == 0  # all cached now: nothing timed
+    assert "cached (" in capsys.readouterr().out
+
+
+def test_the_natural_baseline_is_what_the_photos_give(tiny_model, tmp_path):
+    net = load_model(str(tiny_model), tiny_model)
+    photos = find_photos(PHOTOS)
+    stats = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
+    unit = truncated(net, "block1_conv2", pre_activation=True)
+    means = unit(network_input(np.stack([load_photo(p, (16, 16)) for p in photos]), "tf")).numpy().mean(axis=(1, 2))
+    assert np.allclose(stats["block1_conv2"][0], means.mean(axis=0), atol=1e-5)
+    assert np.allclose(stats["block1_conv2"][1], means.max(axis=0), atol=1e-5)
+    again = quality.natural_stats(None, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)  # cached
+    assert np.array_equal(again["block1_conv2"][0], stats["block1_conv2"][0])
+
+
+def test_the_sweep_tables_every_variant(tiny_model, tmp_path, capsys):
+    args = quality_args(tiny_model, tmp_path, "--layers", "block2_conv1", "--per-layer", "1")
+    args = [a for a in args if a not in ("--methods", "fourier,seed")]
+    assert sweep.main(args) == 0
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert [row["method"] for row in report["table"]] == ["fourier"] + [f"sweep-{n}" for n in sweep.variants()]
+    assert all(row["seconds_per_filter"] > 0 and row["steady_seconds_per_filter"] > 0 for row in report["table"])
+    assert "sweep-steps512" in capsys.readouterr().out

@@ -1,0 +1,134 @@
+"""`make quality-sweep`: picture quality against seconds per filter, for the
+settings that matter, on any network.
+
+Around a base setting (decorrelated Fourier picture at the network's input
+size, one random jitter/scale/rotation warp per step, Adam at 0.05, the unit
+before its nonlinearity, 256 steps), one setting is changed at a time:
+steps, canvas (128 px warped up to the input, as Lucent does), learning
+rate, Lucid's full transform stack, the objective after the nonlinearity,
+and one cheaper schedule. Each variant is scored as `make quality` scores
+(see quality.py) on a sample of layers, and the table of score against
+seconds per filter is printed and written to sweep.json. Time it on an
+otherwise idle machine: its seconds are what the table compares.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from .methods import LUCID_TRANSFORMS, METHODS, SINGLE_WARP
+from .optimizers import Adam
+from .quality import parser as quality_parser, score
+
+
+def variants() -> dict:
+    """Name -> method: the base, and the base with one setting changed."""
+    base = replace(METHODS["fourier"], name="base", steps=256, canvas=None, transform=SINGLE_WARP,
+                   optimizer=Adam(lr=0.05), pre_activation=True)
+    return {
+        "steps64": replace(base, steps=64),
+        "steps128": replace(base, steps=128),
+        "base": base,  # 256 steps
+        "steps512": replace(base, steps=512),
+        "canvas128": replace(base, canvas=128),
+        "lucid-stack": replace(base, transform=LUCID_TRANSFORMS),
+        "lr0.02": replace(base, optimizer=Adam(lr=0.02)),
+        "lr0.1": replace(base, optimizer=Adam(lr=0.1)),
+        "steps128-lr0.1": replace(base, steps=128, optimizer=Adam(lr=0.1)),
+        "steps128-cosine0.1": replace(base, steps=128, optimizer=Adam(lr=0.1, schedule="cosine")),
+        "cosine0.1": replace(base, optimizer=Adam(lr=0.1, schedule="cosine")),
+        "post-activation": replace(base, pre_activation=False),
+    }
+
+
+def register(configs: dict) -> list[str]:
+    """Make the variants buildable by name, as `sweep-NAME`."""
+    names = []
+    for name, method in configs.items():
+        METHODS[f"sweep-{name}"] = replace(method, name=f"sweep-{name}", summary=f"sweep variant {name}")
+        names.append(f"sweep-{name}")
+    return names
+
+
+def table(report: dict, deep_from: int) -> list[dict]:
+    """One row per method: median score over all sampled pictures and over
+    the deeper layers, high-frequency fraction, seconds per filter."""
+    layers = list(report["layers"].values())
+    deep = layers[deep_from:] or layers
+    rows = []
+    for m, summary in report["summary"].items():
+        rows.append({
+            "method": m,
+            "median_score": statistics.median(s for row in layers for s in row[m]["score"]),
+            "median_score_deep": statistics.median(s for row in deep for s in row[m]["score"]),
+            "min_layer_median": min(row[m]["median_score"] for row in layers),
+            "median_high_freq": summary["median_high_freq"],
+            "seconds_per_filter": summary["seconds_per_filter"],
+        })
+    return rows
+
+
+def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict[str, float]:
+    """Seconds per filter of each method once compiled, on one layer and a batch
+    of `filters` (a full atlas amortizes compilation; a 4-filter sample does not)."""
+    import time
+
+    from .build import Settings, open_network
+    from .cache import Cache
+    from .engine import LayerEngine, default_precision
+    from .imaging import filter_seed
+
+    net = open_network(Settings(model=args.model, weights=args.weights, preprocess=args.preprocess),
+                       Cache(Path(args.cache_dir)))
+    keras_model, precision = net.load(), default_precision()
+    seconds = {}
+    for name in names:
+        engine = LayerEngine(keras_model, layer, precision, METHODS[name], net.preprocess)
+        indices = list(range(min(filters, engine.num_filters)))
+        starts = engine.start([filter_seed(args.seed, layer, i) for i in indices])
+        engine.run(starts, indices, 1, args.seed)  # trace and compile outside the timing
+        began = time.perf_counter()
+        engine.run(starts, indices, None, args.seed)
+        seconds[name] = (time.perf_counter() - began) / len(indices)
+    return seconds
+
+
+def main(argv=None) -> int:
+    p = quality_parser()
+    p.prog = "python -m generator.sweep"
+    p.description = __doc__.splitlines()[0]
+    p.add_argument("--deep-from", type=int, default=3, help="sampled layers from this index on count as deep")
+    p.add_argument("--time-layer", default=None, help="the layer steady-state seconds are timed on "
+                   "(default: the middle sampled layer)")
+    p.set_defaults(out="sweep.json", sheet="sweep-sheet.png", per_layer=4,
+                   layers="conv_pw_1,conv_pw_3,conv_pw_5,conv_pw_7,conv_pw_9,conv_pw_11,conv_pw_13")
+    args = p.parse_args(argv)
+    args.methods = ",".join(["fourier", *register(variants())])
+    report = score(args)
+    rows = table(report, args.deep_from)
+    layers = list(report["layers"])
+    time_layer = args.time_layer or layers[len(layers) // 2]
+    steady = steady_seconds(args, [row["method"] for row in rows], time_layer)
+    for row in rows:
+        row["steady_seconds_per_filter"] = steady[row["method"]]
+    report["steady_timing_layer"] = time_layer
+    report["table"] = rows
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"\n{'method':24s} {'score':>7s} {'deep':>7s} {'worst layer':>11s} {'high-freq':>9s} {'s/filter':>9s}"
+          f" {'steady s/filter':>15s}")
+    for r in rows:
+        per = f"{r['seconds_per_filter']:9.2f}" if r["seconds_per_filter"] else "   cached"
+        print(f"{r['method']:24s} {r['median_score']:7.2f} {r['median_score_deep']:7.2f} "
+              f"{r['min_layer_median']:11.2f} {r['median_high_freq']:9.3f} {per} "
+              f"{r['steady_seconds_per_filter']:15.3f}")
+    print(f"(steady: compiled, 8 filters at once, on {time_layer})")
+    print(f"({report['model']}, {report['weights']}; wrote {args.out} and {args.sheet})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
