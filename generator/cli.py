@@ -224,7 +224,8 @@ def run_examples(args) -> None:
     if attached:
         print("added to the last build; `filter-atlas render` shows them")
     else:
-        print(f"the last build in {args.cache_dir} is of another network: build it with --images to show them")
+        print(f"no build of this network in {args.cache_dir} to add them to: "
+              "`filter-atlas build --images DIR` builds and shows them")
 
 
 def examples_line(summary: dict) -> str:
