@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .build import Settings, describe
-from .methods import METHODS
+from .optvis.methods import METHODS
 from .imaging import filter_seed, to_uint8
 from .networks import ConvLayer, load_model, model_source
 from .tf_quiet import import_keras
@@ -51,7 +51,7 @@ def described_layers(net) -> list[ConvLayer]:
 
 
 def time_seed_loop(net, layer, filters, iters, seed) -> tuple[float, dict]:
-    from .seed_loop import visualize_filter
+    from .optvis.seed_loop import visualize_filter
 
     visualize_filter(net, layer, filters[0], iters=1, seed=seed, log=None)  # warm up
     results = {}
@@ -100,7 +100,7 @@ def relative_change(a: float, b: float) -> float:
 
 
 def run(args) -> dict:
-    from .engine import LayerEngine, default_precision
+    from .optvis.engine import LayerEngine, default_precision
 
     precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))

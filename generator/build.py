@@ -22,7 +22,7 @@ from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
 from .imaging import filter_seed
-from .methods import DEFAULT_METHOD, Method, get_method
+from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
 
@@ -171,7 +171,7 @@ def build(
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
     if settings.precision == "auto":
-        from .engine import default_precision
+        from .optvis.engine import default_precision
 
         settings = replace(settings, precision=default_precision())
     cache = Cache(cache_dir)
@@ -277,7 +277,7 @@ def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:
 
 def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: dict, progress: bool) -> dict:
     """Run the engine on the missing filters, caching each batch as it finishes."""
-    from .engine import LayerEngine
+    from .optvis.engine import LayerEngine
 
     activations = {}
     keras_model = net.load()

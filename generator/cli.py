@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
 from .errors import AtlasError
-from .methods import METHODS
+from .optvis.methods import METHODS
 from .networks import BUILTIN_MODELS, DEFAULT_MODEL, PREPROCESS_MODES
 
 DEFAULT_SITE = Path("site")
@@ -157,10 +157,10 @@ def run_visualize(args) -> None:
     from .build import choose_preprocess
     from .cache import atomic_write
     from .imaging import encode_png
-    from .methods import get_method
+    from .optvis.methods import get_method
     from .networks import guess_preprocess, load_model, model_source
-    from .engine import visualize_with_engine
-    from .seed_loop import visualize_filter
+    from .optvis.engine import visualize_with_engine
+    from .optvis.seed_loop import visualize_filter
     from .build import safe_name
 
     method = get_method(args.method, args.iters)

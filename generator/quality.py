@@ -35,10 +35,10 @@ from .build import DEFAULT_CACHE_DIR, Settings, build, open_network
 from .cache import Cache, atomic_write
 from .errors import AtlasError
 from .imaging import decode_png
-from .methods import DEFAULT_METHOD, METHODS
+from .optvis.methods import DEFAULT_METHOD, METHODS
 from .networks import layers_model, load_model, model_source, network_input, truncated
 from .photos import find_photos, load_photo
-from .transforms import RandomAffine
+from .optvis.transforms import RandomAffine
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_FILE = REPO.parent / "shared" / "models" / "mobilenet_v1_0.75_224_imagenet.keras"

@@ -20,8 +20,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .methods import LUCID_TRANSFORMS, METHODS, SINGLE_WARP
-from .optimizers import Adam
+from .optvis.methods import LUCID_TRANSFORMS, METHODS, SINGLE_WARP
+from .optvis.optimizers import Adam
 from .quality import parser as quality_parser, score
 
 
@@ -79,7 +79,7 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
 
     from .build import Settings, open_network
     from .cache import Cache
-    from .engine import LayerEngine, default_precision
+    from .optvis.engine import LayerEngine, default_precision
     from .imaging import filter_seed
 
     net = open_network(Settings(model=args.model, weights=args.weights, preprocess=args.preprocess),

@@ -10,7 +10,7 @@ import time
 
 
 def run(weights, layer, precision="bfloat16", iters=10):
-    from generator.engine import LayerEngine
+    from generator.optvis.engine import LayerEngine
     from generator.imaging import filter_seed
     from generator.networks import load_model
 

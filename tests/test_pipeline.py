@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from generator.engine import LayerEngine
+from generator.optvis.engine import LayerEngine
 from generator.imaging import decode_png
 from tests.conftest import read_record, run_cli
 

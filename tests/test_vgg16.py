@@ -11,7 +11,7 @@ from tests.conftest import read_record
 
 from generator.imaging import decode_png, to_uint8
 from generator.networks import load_model
-from generator.seed_loop import visualize_filter
+from generator.optvis.seed_loop import visualize_filter
 
 SAMPLE_LAYERS = ["block1_conv1", "block3_conv1"]
 SAMPLE_FILTERS = [0, 1, 5]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from generator.build import forward_flops
-from generator.engine import LayerEngine
-from generator.methods import DEFAULT_METHOD, METHODS
+from generator.optvis.engine import LayerEngine
+from generator.optvis.methods import DEFAULT_METHOD, METHODS
 from generator.shards import assign_shards, work_units
 from generator.tf_quiet import import_keras
 from tests.conftest import make_tiny_model, run_cli

@@ -11,9 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import AtlasError
-from .imaging import filter_seed, start_image
-from .networks import truncated as get_submodel  # the seed's name for it
+from ..errors import AtlasError
+from ..imaging import filter_seed, start_image
+from ..networks import truncated as get_submodel  # the seed's name for it
 
 STEP_SIZE = 10.0
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .imaging import start_image, to_uint8
+from ..imaging import start_image, to_uint8
 
 # Square root of ImageNet's colour covariance (from Lucid), so that independent
 # directions in parameter space are decorrelated directions in colour space.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .errors import AtlasError
+from ..errors import AtlasError
 from .optimizers import Adam, NormalizedAscent
 from .param import FourierParam, PixelParam
 from .transforms import NoTransform, RandomAffine

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from .methods import METHODS, Method
-from .imaging import filter_seed
-from .networks import network_input, unit_model
+from ..imaging import filter_seed
+from ..networks import network_input, unit_model
 from .seed_loop import check_filter_index
-from .tf_quiet import import_keras
+from ..tf_quiet import import_keras
 from .transforms import resize
 
 PRECISIONS = ("float32", "bfloat16")
