@@ -19,8 +19,11 @@ DEFAULT_SITE = Path("site")
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # SIGTERM (CI cancelling, `kill`) stops a build like Ctrl-C does.
+    # SIGTERM (CI cancelling, `kill`) stops a build like Ctrl-C does. SIGINT too,
+    # even where the parent left it ignored (as shells do for background jobs):
+    # `kill -INT` is asked for explicitly, and a build it stops keeps its work.
     signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return args.run(args) or 0
     except AtlasError as exc:

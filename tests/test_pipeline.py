@@ -126,7 +126,8 @@ def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model,
 def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
     cache = tmp_path / "cache"
     args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000]
-    proc = run_cli(*args)
+    # Started with SIGINT ignored, as a shell starts background jobs: it must stop all the same.
+    proc = run_cli(*args, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
     while not list(cache.glob("filters/*/*.png")) and time.monotonic() < deadline:
         time.sleep(0.2)
