@@ -191,6 +191,8 @@ def run_build(args) -> None:
     if len(models) > 1 and args.weights:
         raise AtlasError("--weights names one model's file; build several models one --model at a time to use it")
     shard = parse_shard(args.shard)
+    if shard and args.images:
+        print("--images: a shard computes pictures only; the build over the merged caches finds the examples")
     for model in models:
         settings = replace(
             model_settings(args, model), methods=tuple(parse_methods(args.method)),
