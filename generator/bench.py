@@ -193,7 +193,8 @@ def time_examples(net, args) -> dict:
     from .photos import find_photos
 
     photos = find_photos(Path(args.images))[: args.example_images]
-    names = list(forward_flops(net))
+    flops = forward_flops(net)
+    names = list(flops)
     preprocess = guess_preprocess(net)[0] if is_model_file(args.model) else builtin_spec(args.model).preprocess
     with tempfile.TemporaryDirectory() as tmp:
         collect(lambda: net, names, photos[:8], net.input_shape[1:], preprocess, 9, Path(tmp) / "warm.npz",
@@ -201,7 +202,7 @@ def time_examples(net, args) -> dict:
         start = time.perf_counter()
         collect(lambda: net, names, photos, net.input_shape[1:], preprocess, 9, Path(tmp) / "run.npz", progress=False)
         seconds = time.perf_counter() - start
-    gflop = max(forward_flops(net).values()) / 1e9 * len(photos)  # the forward pass through every conv layer
+    gflop = max(flops.values()) / 1e9 * len(photos)  # the forward pass through every conv layer
     return {"photos": len(photos), "seconds": seconds, "photos_per_s": len(photos) / seconds,
             "gflops": gflop / seconds, "layers": len(names), "folder": str(args.images)}
 

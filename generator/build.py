@@ -90,17 +90,17 @@ def open_network(settings: Settings, cache: Cache) -> Network:
         atomic_write(desc_path, json.dumps(net.description).encode())
     if not net.description["layers"]:
         raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
-    net.preprocess, net.preprocess_why = choose_preprocess(settings, net.description)
+    net.preprocess, net.preprocess_why = choose_preprocess(settings, tuple(net.description["preprocess_guess"]))
     return net
 
 
-def choose_preprocess(settings: Settings, description: dict) -> tuple[str, str]:
+def choose_preprocess(settings: Settings, guess: tuple[str, str]) -> tuple[str, str]:
     """The network's preprocessing and why: asked for, built in, or guessed from the model file."""
     if settings.preprocess:
         return settings.preprocess, "--preprocess"
     if not models.is_model_file(settings.model):
         return models.builtin_spec(settings.model).preprocess, f"{settings.model}'s own"
-    return tuple(description["preprocess_guess"])
+    return guess
 
 
 def describe(keras_model) -> dict:

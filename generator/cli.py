@@ -172,7 +172,7 @@ def run_visualize(args) -> None:
     if method.name == "seed":
         image, index, activation = visualize_filter(net, args.layer, args.filter, method.steps, args.seed)
     else:
-        preprocess, _ = choose_preprocess(settings, {"preprocess_guess": guess_preprocess(net)})
+        preprocess, _ = choose_preprocess(settings, guess_preprocess(net))
         image, index, activation = visualize_with_engine(
             net, args.layer, args.filter, method, args.seed, preprocess=preprocess
         )

@@ -88,7 +88,7 @@ def test_real_mobilenet_classifies_through_the_atlas_preprocessing(mobilenet, at
     from generator.build import choose_preprocess, Settings
     from generator.networks import guess_preprocess
 
-    mode, _ = choose_preprocess(Settings(model=str(MOBILENET)), {"preprocess_guess": guess_preprocess(mobilenet)})
+    mode, _ = choose_preprocess(Settings(model=str(MOBILENET)), guess_preprocess(mobilenet))
     photos = find_photos(SAMPLES)
     classes = sorted(p.name.split("_")[0] for p in photos)  # one photo per class
     first = photos[:100]

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..cache import atomic_write
 from ..networks import layers_model, network_input
-from ..photos import find_photos, load_photo
+from ..photos import load_photo
 
 EXAMPLES_VERSION = 1
 BATCH = 32
@@ -69,7 +69,7 @@ def pass_key(network_sha: str, shape, preprocess: str, photo_set: str, layers: l
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def batch_extremes(model, layer_count: int):
+def batch_extremes(model):
     """A compiled function: for a batch, per layer, each filter's spatial max and
     min and their flat positions."""
     import tensorflow as tf
@@ -125,7 +125,7 @@ def collect(load_model, layer_names: list[str], photos: list[Path], shape, prepr
         state = (0, [], {n: Extremes.empty(c, k, True) for n, c in zip(layer_names, channels)},
                  {n: Extremes.empty(c, k, False) for n, c in zip(layer_names, channels)})
     done, skipped, top, bottom = state
-    run = batch_extremes(model, len(layer_names))
+    run = batch_extremes(model)
     with tqdm(total=len(photos), initial=done, desc="examples", unit="photo", disable=not progress) as bar:
         for chunk_start in range(done, len(photos), CHUNK):
             chunk = range(chunk_start, min(chunk_start + CHUNK, len(photos)))

@@ -6,7 +6,7 @@ from .loading import (
     WEIGHTS_ENV, describe_weights, download_weights, file_digests, first_line, keras_cache_dir,
     load_model, model_source, parse_input_size, resolve_weights, save_seeded_weights,
 )
-from .preprocessing import MODES as PREPROCESS_MODES, caffe_input, check_mode, guess_preprocess, network_input
+from .preprocessing import MODES as PREPROCESS_MODES, check_mode, guess_preprocess, network_input
 from .units import (
     ConvLayer, Unit, conv_layers, find_unit, input_shape, layers_model, not_a_conv_layer, truncated,
     unit_model,
