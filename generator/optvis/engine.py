@@ -19,6 +19,7 @@ import numpy as np
 from .methods import METHODS, Method
 from ..imaging import filter_seed
 from ..networks import network_input, unit_model
+from .redirect import redirected_copy
 from .seed_loop import check_filter_index
 from ..tf_quiet import import_keras
 from .transforms import resize
@@ -104,6 +105,8 @@ class LayerEngine:
         self.preprocess = preprocess
         policy = "mixed_bfloat16" if precision == "bfloat16" else None
         self.submodel = unit_model(model, layer_name, policy)  # outputs: before, after the nonlinearity
+        # the same model with redirected ReLU gradients, for the method's first steps
+        self.redirected = redirected_copy(self.submodel) if self.method.redirect_steps else None
         self.num_filters = int(self.submodel.outputs[0].shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
@@ -138,13 +141,13 @@ class LayerEngine:
     def network_input(self, image):
         return network_input(image, self.preprocess) if self.method.preprocess else image
 
-    def filter_means(self, images, filters, activated: bool = True):
+    def filter_means(self, images, filters, activated: bool = True, submodel=None):
         """Each image's mean of its own filter's unit output over the feature map:
         after the unit's nonlinearity (what the seed maximizes and what we report),
         or before it where the method optimizes that."""
         import tensorflow as tf
 
-        pre, post = self.submodel(images)  # each (batch, h, w, channels)
+        pre, post = (submodel or self.submodel)(images)  # each (batch, h, w, channels)
         acts = pre if self.method.pre_activation and not activated else post
         picked = tf.gather(acts, filters, axis=3, batch_dims=1)  # (batch, h, w)
         return tf.cast(tf.reduce_mean(picked, axis=[1, 2]), tf.float32)
@@ -158,7 +161,13 @@ class LayerEngine:
             with tf.GradientTape() as tape:
                 tape.watch(p)
                 image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed, self.input_shape[:2])
-                means = self.filter_means(self.network_input(image), filters, activated=False)
+                inputs = self.network_input(image)
+                if self.redirected is None:
+                    means = self.filter_means(inputs, filters, activated=False)
+                else:
+                    means = tf.cond(i < method.redirect_steps,
+                                    lambda: self.filter_means(inputs, filters, False, self.redirected),
+                                    lambda: self.filter_means(inputs, filters, False))
                 loss = tf.reduce_sum(means)
             grads = tape.gradient(loss, p)
             p, state = method.optimizer.update(p, grads, state, i, iters)

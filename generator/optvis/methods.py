@@ -32,6 +32,10 @@ class Method:
     # Optimize a picture of at most this many pixels a side, warped up to the
     # network's input each step (Lucent's 128 px upsampled to 224); None: the input's size.
     canvas: int | None = None
+    # For this many first steps, ReLUs whose gradient is zero for an image let it
+    # through towards their active range (Lucid's redirected ReLU gradient), so a
+    # unit whose input is silent on the random start still gets a gradient.
+    redirect_steps: int = 0
 
     def canvas_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         height, width, channels = input_shape
@@ -50,6 +54,8 @@ class Method:
             key["objective"] = "mean before activation"
         if self.canvas is not None:
             key["canvas"] = self.canvas
+        if self.redirect_steps:
+            key["redirected_relu_steps"] = self.redirect_steps
         return key
 
 

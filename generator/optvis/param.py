@@ -46,9 +46,15 @@ class FourierParam:
 
     sd: float = 0.01
     decay_power: float = 1.0
+    # The mean colour's scale relative to the lowest frequency's: above 1, the
+    # picture's overall colour moves that many times faster than its patterns.
+    dc_gain: float = 1.0
 
     def key(self) -> dict:
-        return {"param": "fourier", "sd": self.sd, "decay_power": self.decay_power}
+        key = {"param": "fourier", "sd": self.sd, "decay_power": self.decay_power}
+        if self.dc_gain != 1.0:
+            key["dc_gain"] = self.dc_gain
+        return key
 
     def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
         height, width, channels = shape
@@ -62,7 +68,7 @@ class FourierParam:
         import tensorflow as tf
 
         height, width = shape[0], shape[1]
-        scale = tf.constant(spectrum_scale(height, even(width), self.decay_power))
+        scale = tf.constant(spectrum_scale(height, even(width), self.decay_power, self.dc_gain))
         spectrum = tf.complex(params[:, 0] * scale, params[:, 1] * scale)  # (b, c, h, w/2+1)
         image = tf.signal.irfft2d(spectrum, fft_length=[height, even(width)])  # (b, c, h, w)
         image = tf.transpose(image[:, :, :, :width], [0, 2, 3, 1]) / 4.0
@@ -77,11 +83,12 @@ def even(n: int) -> int:
     return n + n % 2
 
 
-def spectrum_scale(height: int, width: int, decay_power: float) -> np.ndarray:
+def spectrum_scale(height: int, width: int, decay_power: float, dc_gain: float = 1.0) -> np.ndarray:
     """1/f^decay scaling per frequency, so every frequency starts with similar energy
     in the image; times sqrt(h*w) to undo irfft's normalization."""
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     freqs = np.sqrt(fx * fx + fy * fy)
     scale = 1.0 / np.maximum(freqs, 1.0 / max(height, width)) ** decay_power
+    scale[0, 0] *= dc_gain
     return (scale * np.sqrt(height * width)).astype(np.float32)
