@@ -5,8 +5,9 @@ fixed seeds), each method's final picture (the PNG a user sees) is scored by
 
 (a) activation relative to nature: the unit's mean output before its
     nonlinearity, averaged over randomly jittered, scaled and rotated copies
-    of the picture, set against the same unit's mean output over a folder of
-    photographs (default: ../shared/imagenet-samples/, 1,000 ImageNet photos):
+    of the picture, set against the same quantity for each of a folder of
+    photographs (default: ../shared/imagenet-samples/, 1,000 ImageNet photos),
+    moved by the same copies' warps, so that both lose the same grey borders:
         score = (picture - natural mean) / (natural max - natural mean)
     1 is as strong as the best photo, 0 an average one. It is defined
     whatever the unit's sign, sparse units included;
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import random
 import statistics
@@ -65,16 +67,34 @@ def unit_means(model, images) -> list[np.ndarray]:
 
 
 def natural_stats(keras_model, network_sha: str, layer_names, photos, shape, preprocess, cache_dir: Path,
-                  report=print) -> dict:
+                  copies: int = 1, report=print) -> dict:
     """Per layer, the mean and the max over the photos of every unit's spatial
-    mean output before its nonlinearity; cached by network, photos and input."""
-    key = hashlib.sha256(json.dumps(
-        [network_sha, list(shape), preprocess, layer_names,
-         [(str(p), p.stat().st_size) for p in photos]]).encode()).hexdigest()[:24]
-    path = cache_dir / "quality" / f"natural-{key}.npz"
-    if path.is_file():
-        with np.load(path) as data:
-            return {name: (data[f"{name}/mean"], data[f"{name}/max"]) for name in layer_names}
+    mean output before its nonlinearity, each photo's averaged over the
+    `copies` moved copies a picture is scored on (1: the photo as it is).
+    Each layer is cached on its own, by network, photos, input and copies, so
+    a run on some of the layers reuses a run on all of them."""
+    basis = [network_sha, list(shape), preprocess, [(str(p), p.stat().st_size) for p in photos]]
+    basis += [copies] if copies > 1 else []
+    paths = {name: cache_dir / "quality" / f"natural-{content_key(basis + [name])}.npz" for name in layer_names}
+    missing = [name for name in layer_names if not paths[name].is_file()]
+    if missing:
+        for name, (mean, top) in photo_stats(keras_model, missing, photos, shape, preprocess, copies, report).items():
+            out = io.BytesIO()
+            np.savez(out, mean=mean, max=top)
+            atomic_write(paths[name], out.getvalue())
+    stats = {}
+    for name in layer_names:
+        with np.load(paths[name]) as data:
+            stats[name] = (data["mean"], data["max"])
+    return stats
+
+
+def content_key(value) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:24]
+
+
+def photo_stats(keras_model, layer_names, photos, shape, preprocess, copies, report) -> dict:
+    """One pass over the photos for all the layers: per layer, (mean, max) per unit."""
     model = layers_model(keras_model, layer_names, pre_activation=True)
     sums, maxima, count = None, None, 0
     for start in range(0, len(photos), PHOTO_BATCH):
@@ -86,30 +106,35 @@ def natural_stats(keras_model, network_sha: str, layer_names, photos, shape, pre
                 report(f"skipping {exc}")
         if not batch:
             continue
-        means = unit_means(model, network_input(np.stack(batch), preprocess))
+        means = moved_means(model, np.stack(batch), copies, shape, preprocess)
         sums = [m.sum(axis=0) for m in means] if sums is None else [s + m.sum(axis=0) for s, m in zip(sums, means)]
         maxima = ([m.max(axis=0) for m in means] if maxima is None
                   else [np.maximum(x, m.max(axis=0)) for x, m in zip(maxima, means)])
         count += len(batch)
     if not count:
         raise AtlasError("no readable photographs to compare with")
-    stats = {name: (s / count, x) for name, s, x in zip(layer_names, sums, maxima)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    import io
+    return {name: (s / count, x) for name, s, x in zip(layer_names, sums, maxima)}
 
-    out = io.BytesIO()
-    np.savez(out, **{f"{n}/mean": m for n, (m, _) in stats.items()}, **{f"{n}/max": x for n, (_, x) in stats.items()})
-    atomic_write(path, out.getvalue())
-    return stats
+
+def moved_means(model, images01: np.ndarray, copies: int, shape, preprocess: str) -> list[np.ndarray]:
+    """`unit_means` of each image averaged over its `copies` moved copies (the
+    same warps for every image), at the network's input size; 1: as it is."""
+    import tensorflow as tf
+
+    if copies <= 1:
+        return unit_means(model, network_input(images01, preprocess))
+    batch = tf.constant(images01, tf.float32)
+    total = None
+    for k in range(copies):
+        moved = SCORING_WARP(batch, k, SCORING_SEED, shape[:2]).numpy()
+        means = unit_means(model, network_input(moved, preprocess))
+        total = means if total is None else [t + m for t, m in zip(total, means)]
+    return [t / copies for t in total]
 
 
 def robust_activation(submodel, picture01: np.ndarray, index: int, copies: int, shape, preprocess: str) -> float:
     """The unit's mean output over `copies` moved copies of the picture, at the network's input size."""
-    import tensorflow as tf
-
-    batch = tf.constant(picture01[None], tf.float32)
-    moved = np.concatenate([SCORING_WARP(batch, k, SCORING_SEED, shape[:2]).numpy() for k in range(copies)])
-    return float(unit_means(submodel, network_input(moved, preprocess))[0][:, index].mean())
+    return float(moved_means(submodel, picture01[None], copies, shape, preprocess)[0][0, index])
 
 
 def relative_to_nature(value: float, natural_mean: float, natural_max: float) -> float:
@@ -149,7 +174,7 @@ def score(args) -> dict:
     keras_model = load_model(args.model, model_source(args.model, args.weights))
     photos = find_photos(Path(args.images))[: args.max_images or None]
     natural = natural_stats(keras_model, first["network_sha256"], [l.name for l in layers], photos, shape,
-                            preprocess, cache_dir)
+                            preprocess, cache_dir, args.copies)
     cache = Cache(cache_dir)
     report = {
         "model": first["model"], "weights": first["weights"], "network_sha256": first["network_sha256"],

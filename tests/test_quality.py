@@ -73,6 +73,26 @@ def test_the_natural_baseline_is_what_the_photos_give(tiny_model, tmp_path):
     assert np.array_equal(again["block1_conv2"][0], stats["block1_conv2"][0])
 
 
+def test_photos_are_scored_on_the_same_moved_copies_as_pictures(tiny_model, tmp_path):
+    """A picture is scored on warped copies with grey borders; each photo is
+    moved by the same warps, so a photo scored as a picture gets its own value."""
+    import tensorflow as tf
+
+    net = load_model(str(tiny_model), tiny_model)
+    photos = find_photos(PHOTOS)
+    stats = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path, copies=2)
+    unit = truncated(net, "block1_conv2", pre_activation=True)
+    images = np.stack([load_photo(p, (16, 16)) for p in photos])
+    moved = [quality.SCORING_WARP(tf.constant(images), k, quality.SCORING_SEED, (16, 16)).numpy() for k in range(2)]
+    per_photo = np.mean([unit(network_input(m, "tf")).numpy().mean(axis=(1, 2)) for m in moved], axis=0)
+    assert np.allclose(stats["block1_conv2"][0], per_photo.mean(axis=0), atol=1e-5)
+    assert np.allclose(stats["block1_conv2"][1], per_photo.max(axis=0), atol=1e-5)
+    as_picture = quality.robust_activation(unit, images[3], 2, 2, (16, 16, 3), "tf")
+    assert as_picture == pytest.approx(float(per_photo[3, 2]), abs=1e-5)
+    unmoved = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
+    assert not np.allclose(unmoved["block1_conv2"][0], stats["block1_conv2"][0])  # cached apart
+
+
 def test_the_sweep_tables_every_variant(tiny_model, tmp_path, capsys):
     args = quality_args(tiny_model, tmp_path, "--layers", "block2_conv1", "--per-layer", "1")
     args = [a for a in args if a not in ("--methods", "fourier,seed")]
