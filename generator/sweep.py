@@ -1,12 +1,11 @@
 """`make quality-sweep`: picture quality against seconds per filter, for the
 settings that matter, on any network.
 
-Around a base setting (decorrelated Fourier picture at the network's input
-size, one random jitter/scale/rotation warp per step, Adam at 0.05, the unit
-before its nonlinearity, 256 steps), one setting is changed at a time:
-steps, canvas (128 px warped up to the input, as Lucent does), learning
-rate, Lucid's full transform stack, the objective after the nonlinearity,
-and one cheaper schedule. Each variant is scored as `make quality` scores
+Around the default method (see methods.py), one setting is changed at a
+time: steps, the redirected ReLU gradient, the mean colour's gain, the
+spectrum's decay, canvas (128 px warped up to the input, as Lucent does),
+Lucid's full transform stack, learning rate and schedule, and the objective
+after the nonlinearity. Each variant is scored as `make quality` scores
 (see quality.py) on a sample of layers, and the table of score against
 seconds per filter is printed and written to sweep.json. Time it on an
 otherwise idle machine: its seconds are what the table compares.
@@ -20,26 +19,29 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from .optvis.methods import LUCID_TRANSFORMS, METHODS, SINGLE_WARP
+from .optvis.methods import LUCID_TRANSFORMS, METHODS
 from .optvis.optimizers import Adam
 from .quality import parser as quality_parser, score
 
 
 def variants() -> dict:
-    """Name -> method: the base, and the base with one setting changed."""
-    base = replace(METHODS["fourier"], name="base", steps=256, canvas=None, transform=SINGLE_WARP,
-                   optimizer=Adam(lr=0.05), pre_activation=True)
+    """Name -> method: the default, and the default with one setting changed."""
+    base = replace(METHODS["fourier"], name="base")
+    param = base.param
     return {
         "steps64": replace(base, steps=64),
-        "steps128": replace(base, steps=128),
-        "base": base,  # 256 steps
+        "base": base,  # the default: 128 steps
+        "steps256": replace(base, steps=256),
         "steps512": replace(base, steps=512),
+        "no-redirect": replace(base, redirect_steps=0),
+        "dc-gain1": replace(base, param=replace(param, dc_gain=1.0)),
+        "dc-gain8": replace(base, param=replace(param, dc_gain=8.0)),
+        "decay1.0": replace(base, param=replace(param, decay_power=1.0)),
+        "decay1.5": replace(base, param=replace(param, decay_power=1.5)),
         "canvas128": replace(base, canvas=128),
         "lucid-stack": replace(base, transform=LUCID_TRANSFORMS),
         "lr0.02": replace(base, optimizer=Adam(lr=0.02)),
         "lr0.1": replace(base, optimizer=Adam(lr=0.1)),
-        "steps128-lr0.1": replace(base, steps=128, optimizer=Adam(lr=0.1)),
-        "steps128-cosine0.1": replace(base, steps=128, optimizer=Adam(lr=0.1, schedule="cosine")),
         "cosine0.1": replace(base, optimizer=Adam(lr=0.1, schedule="cosine")),
         "post-activation": replace(base, pre_activation=False),
     }
