@@ -157,23 +157,26 @@ class LayerEngine:
 
         method = self.method
 
-        def one_step(i, p, state):
-            with tf.GradientTape() as tape:
-                tape.watch(p)
-                image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed, self.input_shape[:2])
-                inputs = self.network_input(image)
-                if self.redirected is None:
-                    means = self.filter_means(inputs, filters, activated=False)
-                else:
-                    means = tf.cond(i < method.redirect_steps,
-                                    lambda: self.filter_means(inputs, filters, False, self.redirected),
-                                    lambda: self.filter_means(inputs, filters, False))
-                loss = tf.reduce_sum(means)
-            grads = tape.gradient(loss, p)
-            p, state = method.optimizer.update(p, grads, state, i, iters)
-            return i + 1, p, state
+        def step_with(submodel):
+            def one_step(i, p, state):
+                with tf.GradientTape() as tape:
+                    tape.watch(p)
+                    image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed,
+                                             self.input_shape[:2])
+                    means = self.filter_means(self.network_input(image), filters, False, submodel)
+                    loss = tf.reduce_sum(means)
+                grads = tape.gradient(loss, p)
+                p, state = method.optimizer.update(p, grads, state, i, iters)
+                return i + 1, p, state
 
-        state = method.optimizer.init_state(params)
-        _, final, _ = tf.while_loop(lambda i, p, s: i < iters, one_step, (tf.constant(0), params, state))
+            return one_step
+
+        # Two loops, the first steps through the redirected copy: a branch inside
+        # one loop would cost every step.
+        loop = (tf.constant(0), params, method.optimizer.init_state(params))
+        if self.redirected is not None:
+            first = tf.minimum(iters, method.redirect_steps)
+            loop = tf.while_loop(lambda i, p, s: i < first, step_with(self.redirected), loop)
+        _, final, _ = tf.while_loop(lambda i, p, s: i < iters, step_with(self.submodel), loop)
         image = method.param.to_image(final, self.canvas_shape)
         return image, self.filter_means(self.network_input(resize(image, self.input_shape[:2])), filters)
