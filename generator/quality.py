@@ -22,7 +22,6 @@ usual cache, so a second run computes only what is new.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import random
@@ -34,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .build import DEFAULT_CACHE_DIR, Settings, build, open_network
-from .cache import Cache, atomic_write
+from .cache import Cache, atomic_write, cache_key
 from .errors import AtlasError
 from .imaging import decode_png
 from .optvis.methods import DEFAULT_METHOD, METHODS
@@ -75,7 +74,8 @@ def natural_stats(keras_model, network_sha: str, layer_names, photos, shape, pre
     a run on some of the layers reuses a run on all of them."""
     basis = [network_sha, list(shape), preprocess, [(str(p), p.stat().st_size) for p in photos]]
     basis += [copies] if copies > 1 else []
-    paths = {name: cache_dir / "quality" / f"natural-{content_key(basis + [name])}.npz" for name in layer_names}
+    paths = {name: cache_dir / "quality" / f"natural-{cache_key({'photos': basis, 'layer': name})[:24]}.npz"
+             for name in layer_names}
     missing = [name for name in layer_names if not paths[name].is_file()]
     if missing:
         for name, (mean, top) in photo_stats(keras_model, missing, photos, shape, preprocess, copies, report).items():
@@ -87,10 +87,6 @@ def natural_stats(keras_model, network_sha: str, layer_names, photos, shape, pre
         with np.load(paths[name]) as data:
             stats[name] = (data["mean"], data["max"])
     return stats
-
-
-def content_key(value) -> str:
-    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:24]
 
 
 def photo_stats(keras_model, layer_names, photos, shape, preprocess, copies, report) -> dict:
