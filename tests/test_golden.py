@@ -1,0 +1,75 @@
+"""The cache's promise, pinned: the same key means the same pixels.
+
+A small model file is kept in tests/golden/ (a fresh save would hash
+differently), and a few filters' pictures and cache keys for each method
+and view are kept beside it. A change that alters either fails here. If
+pictures change on purpose, bump ALGORITHM_VERSION in generator/build.py
+(so old caches are not read as new pictures) and rewrite the golden files:
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generator.imaging import decode_png
+from tests.conftest import read_record
+
+GOLDEN = Path(__file__).parent / "golden"
+MODEL = GOLDEN / "tiny.keras"
+EXPECTED = GOLDEN / "expected.json"
+# (method, steps, views): small enough for seconds, long enough to move every pixel.
+CASES = [("fourier", 12, "channel"), ("seed", 5, "channel")]
+# Pictures may differ by rounding between CPU kinds (oneDNN picks other kernels);
+# a changed algorithm moves them far more than this.
+TOLERANCE = 3
+
+
+def build_case(atlas, tmp_path: Path, method: str, steps: int, views: str) -> dict:
+    cache = tmp_path / f"cache-{method}"
+    args = ["build", "--model", MODEL, "--cache-dir", cache, "--quiet", "--precision", "float32",
+            "--method", method, "--iters", steps, "--layers", "block1_conv2,block2_conv1", "--filters", "0-1"]
+    if views != "channel":
+        args += ["--views", views]
+    code, _, err = atlas(*args)
+    assert code == 0, err
+    pictures = {}
+    for layer in read_record(cache)["layers"]:
+        for entry in layer["entries"]:
+            for image in entry["images"]:
+                name = "/".join(str(part) for part in (image["method"], image.get("view", "channel"),
+                                                       layer["name"], entry["index"], image.get("member", 0)))
+                key = image["key"]
+                pictures[name] = (key, (cache / "filters" / key[:2] / f"{key}.png").read_bytes())
+    return pictures
+
+
+def test_pictures_and_keys_match_the_golden_files(atlas, tmp_path):
+    built = {}
+    for case in CASES:
+        built.update(build_case(atlas, tmp_path, *case))
+    if os.environ.get("UPDATE_GOLDEN"):
+        for old in GOLDEN.glob("*.png"):
+            old.unlink()
+        for name, (key, data) in built.items():
+            (GOLDEN / f"{key}.png").write_bytes(data)
+        EXPECTED.write_text(json.dumps({name: key for name, (key, _) in sorted(built.items())}, indent=1) + "\n")
+        pytest.skip("golden files rewritten")
+    expected = json.loads(EXPECTED.read_text())
+    assert sorted(built) == sorted(expected), "the golden pictures cover other methods or views than built"
+    for name, (key, data) in sorted(built.items()):
+        assert key == expected[name], (
+            f"{name}: the cache key changed; old caches would no longer be found. If on purpose, "
+            "bump ALGORITHM_VERSION and rewrite the golden files (see this file's docstring)")
+        pixels, _ = decode_png(data)
+        golden, _ = decode_png((GOLDEN / f"{key}.png").read_bytes())
+        difference = np.abs(pixels.astype(int) - golden.astype(int))
+        assert difference.max() <= TOLERANCE, (
+            f"{name}: same key, other pixels (up to {difference.max()} levels apart). The cache promises "
+            "the same key means the same pixels: bump ALGORITHM_VERSION in generator/build.py and rewrite "
+            "the golden files (see this file's docstring)")
