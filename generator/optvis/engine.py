@@ -1,12 +1,14 @@
-"""The render loop: a method's optimization for many filters of one layer at once.
+"""The render loop: a method's optimization of an objective for many filters
+of one layer at once.
 
-One image per filter rides in the batch. Images do not interact in a
-feed-forward conv net, so the gradient of the summed losses with respect to
-image b is exactly the gradient of filter b's own loss, and every update rule
-here acts on each image on its own: a batch gives each filter the picture it
-would get alone (for the `seed` method, the seed's loop step for step). The
-whole loop runs as one compiled TensorFlow graph on the model truncated at
-the layer.
+Each filter has `objective.group` images in the batch (one, except for
+diversity). Images do not interact in a feed-forward conv net, so for an
+objective that treats each image alone the gradient of the summed values
+with respect to image b is exactly the gradient of b's own value, and every
+update rule here acts on each image on its own: a batch gives each filter
+the picture it would get alone (for the `seed` method, the seed's loop step
+for step). Only the objective couples a filter's group. The whole loop runs
+as one compiled TensorFlow graph on the model truncated at the layer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .methods import METHODS, Method
+from .objectives import Objective, UnitBatch, channel
 from ..imaging import filter_seed
 from ..networks import network_input, unit_model
 from .redirect import redirected_copy
@@ -93,8 +96,9 @@ class LayerEngine:
     """A method's optimization on filters of one layer, many at a time."""
 
     def __init__(self, model, layer_name: str, precision: str = "float32", method: Method | None = None,
-                 preprocess: str | None = None):
-        """`preprocess` is the network's preprocessing mode, for methods that use it."""
+                 preprocess: str | None = None, objective: Objective | None = None):
+        """`preprocess` is the network's preprocessing mode, for methods that use it;
+        `objective` what is maximized (default: the channel)."""
         import tensorflow as tf
 
         if precision not in PRECISIONS:
@@ -103,6 +107,8 @@ class LayerEngine:
         if self.method.preprocess and preprocess is None:
             raise ValueError(f"method {self.method.name} needs the network's preprocessing mode")
         self.preprocess = preprocess
+        self.objective = objective or channel()
+        self.group = self.objective.group  # images per filter
         policy = "mixed_bfloat16" if precision == "bfloat16" else None
         self.submodel = unit_model(model, layer_name, policy)  # outputs: before, after the nonlinearity
         # the same model with redirected ReLU gradients, for the method's first steps
@@ -114,15 +120,18 @@ class LayerEngine:
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
 
     def start(self, seeds: list[int]) -> np.ndarray:
-        """The method's starting parameters for each filter's seed."""
+        """The method's starting parameters for each image's seed."""
         return np.stack([self.method.param.init(s, self.canvas_shape) for s in seeds])
 
     def run(self, params, filters: list[int], iters: int | None = None, seed: int = 0):
-        """Optimize `params[b]` for filter `filters[b]`; returns the final images as
-        uint8 pixels, the float images, and each filter's final mean activation."""
+        """Optimize the images `params` for `filters`, `group` consecutive images
+        per filter; returns, per image, the final uint8 pixels, the float image,
+        and its filter's final mean activation."""
         import tensorflow as tf
 
-        params, filters = np.asarray(params, np.float32), list(filters)
+        params, filters = np.asarray(params, np.float32), list(np.repeat(filters, self.group))
+        if len(params) != len(filters):
+            raise ValueError(f"{len(params)} start images for {len(filters)} pictures")
         count = len(filters)
         if count == 1:
             # oneDNN picks other kernels for a batch of one; a twin keeps a
@@ -141,16 +150,16 @@ class LayerEngine:
     def network_input(self, image):
         return network_input(image, self.preprocess) if self.method.preprocess else image
 
-    def filter_means(self, images, filters, activated: bool = True, submodel=None):
-        """Each image's mean of its own filter's unit output over the feature map:
-        after the unit's nonlinearity (what the seed maximizes and what we report),
-        or before it where the method optimizes that."""
-        import tensorflow as tf
-
+    def unit_batch(self, images, filters, submodel=None) -> UnitBatch:
+        """The unit's outputs for `images`: before its nonlinearity where the
+        method optimizes that, else after it."""
         pre, post = (submodel or self.submodel)(images)  # each (batch, h, w, channels)
-        acts = pre if self.method.pre_activation and not activated else post
-        picked = tf.gather(acts, filters, axis=3, batch_dims=1)  # (batch, h, w)
-        return tf.cast(tf.reduce_mean(picked, axis=[1, 2]), tf.float32)
+        return UnitBatch(pre if self.method.pre_activation else post, post, filters)
+
+    def activated_means(self, images, filters):
+        """Each image's mean of its own filter's output after the nonlinearity: what we report."""
+        _, post = self.submodel(images)
+        return channel()(UnitBatch(post, post, filters))
 
     def _ascend_graph(self, params, filters, iters, seed):
         import tensorflow as tf
@@ -163,8 +172,8 @@ class LayerEngine:
                     tape.watch(p)
                     image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed,
                                              self.input_shape[:2])
-                    means = self.filter_means(self.network_input(image), filters, False, submodel)
-                    loss = tf.reduce_sum(means)
+                    values = self.objective(self.unit_batch(self.network_input(image), filters, submodel))
+                    loss = tf.reduce_sum(values)
                 grads = tape.gradient(loss, p)
                 p, state = method.optimizer.update(p, grads, state, i, iters)
                 return i + 1, p, state
@@ -179,4 +188,4 @@ class LayerEngine:
             loop = tf.while_loop(lambda i, p, s: i < first, step_with(self.redirected), loop)
         _, final, _ = tf.while_loop(lambda i, p, s: i < iters, step_with(self.submodel), loop)
         image = method.param.to_image(final, self.canvas_shape)
-        return image, self.filter_means(self.network_input(resize(image, self.input_shape[:2])), filters)
+        return image, self.activated_means(self.network_input(resize(image, self.input_shape[:2])), filters)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import AtlasError
+from .objectives import Objective, channel
 from .optimizers import Adam, NormalizedAscent
 from .param import FourierParam, PixelParam
 from .transforms import NoTransform, RandomAffine
@@ -47,16 +48,23 @@ class Method:
     def with_steps(self, steps: int | None) -> "Method":
         return self if steps is None else replace(self, steps=steps)
 
-    def key(self) -> dict:
+    def key(self, objective: Objective | None = None) -> dict:
+        """The method's parts' keys, with the objective's (the channel's by default)."""
         key = {"name": self.name, "iters": self.steps}
         key.update(self.optimizer.key(), **self.param.key(), **self.transform.key())
-        if self.pre_activation:
-            key["objective"] = "mean before activation"
+        key.update(objective_key(objective or channel(), self.pre_activation))
         if self.canvas is not None:
             key["canvas"] = self.canvas
         if self.redirect_steps:
             key["redirected_relu_steps"] = self.redirect_steps
         return key
+
+
+def objective_key(objective: Objective, pre_activation: bool) -> dict:
+    what = objective.key()
+    if what == "mean":  # the channel: keyed as before objectives were parts, so old caches stay valid
+        return {"objective": "mean before activation"} if pre_activation else {}
+    return {"objective": what, "unit": "before activation" if pre_activation else "after activation"}
 
 
 # One random jitter (+-8 px), scale (0.9-1.1) and rotation (+-10 degrees) per step.

@@ -1,0 +1,153 @@
+"""What a picture maximizes, kept apart from how it is optimized.
+
+An objective maps the unit's outputs for a batch of images to one value per
+image, which the render loop maximizes. Objectives add, scale and negate
+(`channel() - 100 * diversity(4)`), as Lucid's and Lucent's do. Each has a
+`key()` that goes into the picture's cache key.
+
+Images of one filter may be optimized together: an objective's `group` is
+how many consecutive images of the batch belong to one filter (1 for
+objectives that treat each image alone). Only `diversity` couples them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class UnitBatch:
+    """A batch's unit outputs, as an objective sees them."""
+
+    value: object  # (batch, h, w, channels): the unit, before or after its nonlinearity as the method says
+    activated: object  # (batch, h, w, channels): the layer after its nonlinearity
+    filters: object  # (batch,) int32: each image's filter
+
+
+class Objective:
+    group = 1
+
+    def __call__(self, unit: UnitBatch):
+        """One value per image, to maximize."""
+        raise NotImplementedError
+
+    def key(self):
+        raise NotImplementedError
+
+    def __add__(self, other: "Objective") -> "Objective":
+        return Sum(self, other)
+
+    def __mul__(self, factor: float) -> "Objective":
+        return Scaled(float(factor), self)
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> "Objective":
+        return Scaled(-1.0, self)
+
+    def __sub__(self, other: "Objective") -> "Objective":
+        return Sum(self, -other)
+
+
+def own_channel(unit: UnitBatch):
+    """(batch, h, w): each image's own filter's map."""
+    import tensorflow as tf
+
+    return tf.gather(unit.value, unit.filters, axis=3, batch_dims=1)
+
+
+@dataclass(frozen=True)
+class Channel(Objective):
+    """The filter's mean over every position: the whole feature map."""
+
+    def __call__(self, unit):
+        import tensorflow as tf
+
+        return tf.cast(tf.reduce_mean(own_channel(unit), axis=[1, 2]), tf.float32)
+
+    def key(self):
+        return "mean"
+
+
+@dataclass(frozen=True)
+class Neuron(Objective):
+    """The filter at the centre position alone: one receptive field, not a tiled texture."""
+
+    def __call__(self, unit):
+        import tensorflow as tf
+
+        maps = own_channel(unit)
+        height, width = maps.shape[1], maps.shape[2]
+        return tf.cast(maps[:, height // 2, width // 2], tf.float32)
+
+    def key(self):
+        return "centre"
+
+
+@dataclass(frozen=True)
+class Diversity(Objective):
+    """Lucid's diversity: each of a filter's `group` images is pushed away from
+    the others by minus the cosine similarity of their Gram matrices (channel
+    correlations over positions) at the unit's layer, after its nonlinearity."""
+
+    group: int = 4
+
+    def __call__(self, unit):
+        import tensorflow as tf
+
+        acts = tf.cast(unit.activated, tf.float32)
+        batch, channels = tf.shape(acts)[0], acts.shape[-1]
+        flat = tf.reshape(acts, [batch, -1, channels])
+        grams = tf.matmul(flat, flat, transpose_a=True)
+        grams = tf.math.l2_normalize(tf.reshape(grams, [batch // self.group, self.group, -1]), axis=-1,
+                                     epsilon=1e-10)
+        similarity = tf.matmul(grams, grams, transpose_b=True)  # (filters, group, group)
+        others = tf.reduce_sum(similarity, axis=-1) - tf.linalg.diag_part(similarity)
+        return -tf.reshape(others, [batch])
+
+    def key(self):
+        return {"diversity": "gram cosine after activation", "group": self.group}
+
+
+@dataclass(frozen=True)
+class Scaled(Objective):
+    factor: float
+    of: Objective
+
+    @property
+    def group(self):
+        return self.of.group
+
+    def __call__(self, unit):
+        return self.factor * self.of(unit)
+
+    def key(self):
+        return {"times": self.factor, "of": self.of.key()}
+
+
+@dataclass(frozen=True)
+class Sum(Objective):
+    first: Objective
+    second: Objective
+
+    @property
+    def group(self):
+        return max(self.first.group, self.second.group)
+
+    def __call__(self, unit):
+        return self.first(unit) + self.second(unit)
+
+    def key(self):
+        return {"sum": [self.first.key(), self.second.key()]}
+
+
+def channel() -> Objective:
+    return Channel()
+
+
+def neuron() -> Objective:
+    return Neuron()
+
+
+def diversity(group: int = 4) -> Objective:
+    return Diversity(group)

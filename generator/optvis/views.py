@@ -1,0 +1,62 @@
+"""Views: what a filter's unit page shows, each an objective of the unit.
+
+Distill's Feature Visualization appendix and OpenAI Microscope show a unit
+by several pictures: the channel (what excites the whole feature map), the
+neuron (one position: one receptive field), several diverse pictures (the
+unit's other faces), and the negative (what it most dislikes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import AtlasError
+from .objectives import Objective, channel, diversity, neuron
+
+DEFAULT_VIEWS = ("channel",)
+VIEW_NAMES = ("channel", "neuron", "negative", "diversity")
+DEFAULT_DIVERSITY = 4
+# How hard the diverse pictures push apart, against the channel they each still
+# maximize. Lucid's notebooks use 100 with the same Gram cosine.
+DIVERSITY_WEIGHT = 100.0
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    objective: Objective
+
+    @property
+    def group(self) -> int:
+        """Pictures per filter, optimized together."""
+        return self.objective.group
+
+
+def make_view(name: str, group: int = DEFAULT_DIVERSITY) -> View:
+    if name == "channel":
+        return View(name, channel())
+    if name == "neuron":
+        return View(name, neuron())
+    if name == "negative":
+        return View(name, -channel())
+    if name == "diversity":
+        return View(name, channel() + DIVERSITY_WEIGHT * diversity(group))
+    raise AtlasError(f"unknown view {name!r}; choose from: {', '.join(VIEW_NAMES)}, or unit for all")
+
+
+def parse_views(spec: str) -> tuple[str, ...]:
+    """'channel,neuron' -> ('channel', 'neuron'); 'unit' means every view."""
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if names == ["unit"]:
+        return VIEW_NAMES
+    if not names or len(set(names)) != len(names):
+        raise AtlasError(f"cannot parse --views {spec!r}: expected names like channel,neuron or unit")
+    for name in names:
+        make_view(name)  # unknown names fail here
+    return tuple(names)
+
+
+def check_diversity(group: int) -> int:
+    if group < 2:
+        raise AtlasError(f"--diversity must be at least 2 (pictures pushed apart), got {group}")
+    return group
