@@ -6,9 +6,7 @@ changed, so a no-op rebuild does not even start TensorFlow.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +19,8 @@ from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
+from .names import model_name
+from .records import attach_examples, make_record, record_path
 from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .shards import assign_shards, work_units
@@ -28,7 +28,6 @@ from .specs import parse_filters, select_filters, select_layers
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
-RECORDS = "builds"  # one record per model: the last build of it, which `render` shows
 # Bump when what `describe` records of a network changes.
 DESCRIPTION_VERSION = 4
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
@@ -227,15 +226,6 @@ def selection(net: Network, layers: str | None, filters) -> tuple[list, dict[str
     return chosen, select_filters(chosen, parse_filters(filters))
 
 
-def attach_examples(record: dict, found: dict, summary: dict) -> dict:
-    """Put each filter's dataset examples into the build record."""
-    record["examples"] = summary
-    for layer in record["layers"]:
-        for entry in layer["entries"]:
-            entry["examples"] = found.get(layer["name"], {}).get(entry["index"], {})
-    return record
-
-
 def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, layers=None, filters=None,
                   progress: bool = True) -> tuple[dict, bool]:
     """`filter-atlas examples`: compute the examples; where the last build is of
@@ -307,62 +297,6 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
 def chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
-    """What `render` needs: the network, its layers, and each picture's cache key."""
-    layers = []
-    for layer in chosen:
-        entries = [
-            {
-                "index": i,
-                "images": [
-                    {"method": m, "key": keys[(m, layer.name, i)], "activation": activations[(m, layer.name, i)]}
-                    for m in settings.methods
-                ],
-            }
-            for i in wanted[layer.name]
-        ]
-        layers.append({**asdict(layer), "entries": entries})
-    return {
-        "model": model_name(net.name),
-        "network_sha256": net.sha256,
-        "weights": net.weights_note,
-        "source": str(net.source),
-        "input_shape": net.description["input_shape"],
-        "preprocess": {"mode": net.preprocess, "why": net.preprocess_why},
-        "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
-        "methods": {m: settings.method(m).key() | {"summary": settings.method(m).summary} for m in settings.methods},
-        "layers": layers,
-    }
-
-
-def model_name(model: str) -> str:
-    """What the atlas calls a model: a built-in's name, or a model file's name without its suffix."""
-    return Path(model).stem if models.is_model_file(model) else model
-
-
-def record_path(cache_root: Path, model: str) -> Path:
-    return cache_root / RECORDS / f"{safe_name(model)}.json"
-
-
-def read_records(cache_root: Path) -> list[dict]:
-    """Every model's last build in the cache, by model name."""
-    records = []
-    for path in sorted((cache_root / RECORDS).glob("*.json")):
-        try:
-            records.append(json.loads(path.read_text()))
-        except ValueError:
-            raise AtlasError(f"{path} is corrupt; run `filter-atlas build` again for that model") from None
-    return sorted(records, key=lambda r: r["model"])
-
-
-def safe_name(name: str) -> str:
-    """A file name for anything a model may call a layer or itself; distinct names stay distinct."""
-    slug = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip(".-") or "layer"
-    if slug != name:
-        slug += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return slug
 
 
 def report(message: str, progress: bool) -> None:

@@ -164,7 +164,7 @@ def run_visualize(args) -> None:
     from .networks import guess_preprocess, load_model, model_source
     from .optvis.engine import visualize_with_engine
     from .optvis.seed_loop import visualize_filter
-    from .build import safe_name
+    from .names import safe_name
 
     method = get_method(args.method, args.iters)
     settings = model_settings(args)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import jinja2
 
-from .build import read_records, safe_name
+from .names import safe_name
+from .records import read_records
 from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
 
