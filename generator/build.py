@@ -20,9 +20,11 @@ from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
 from .names import model_name
-from .records import attach_examples, make_record, record_path
+from .examples.measure import measure_pictures
+from .records import attach_examples, attach_measures, make_record, record_path, record_pictures
 from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
+from .optvis.views import DEFAULT_DIVERSITY, DEFAULT_VIEWS, View, check_diversity, make_view
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
 
@@ -45,9 +47,14 @@ class Settings:
     precision: str = "auto"  # resolved to float32 or bfloat16 by the hardware
     preprocess: str | None = None  # None: the built-in model's own, or guessed from the model file
     input_size: tuple[int, int] | None = None  # None: the built-in model's default, or the file's own
+    views: tuple[str, ...] = DEFAULT_VIEWS  # what each filter shows: channel, neuron, negative, diversity
+    diversity: int = DEFAULT_DIVERSITY  # pictures in the diversity view
 
     def method(self, name: str) -> Method:
         return get_method(name, self.iters)
+
+    def view(self, name: str) -> View:
+        return make_view(name, check_diversity(self.diversity))
 
 
 @dataclass
@@ -136,11 +143,15 @@ def forward_flops(keras_model) -> dict[str, float]:
     return flops
 
 
-def filter_params(settings: Settings, net: Network, method: str, layer: str, index: int) -> dict:
-    chosen = settings.method(method)
-    method_key = chosen.key()
+def filter_params(settings: Settings, net: Network, method: str, view: str, layer: str, index: int,
+                  member: int = 0) -> dict:
+    """Everything that determines one picture: the method's parts, the view's
+    objective and, in a view of several pictures, which one it is."""
+    chosen, shown = settings.method(method), settings.view(view)
+    method_key = chosen.key(shown.objective)
     if chosen.preprocess:
         method_key["preprocess"] = net.preprocess
+    member_key = {"member": member} if shown.group > 1 else {}
     return {
         "algorithm": ALGORITHM_VERSION,
         "network": net.sha256,
@@ -151,6 +162,19 @@ def filter_params(settings: Settings, net: Network, method: str, layer: str, ind
         "seed": settings.seed,
         "precision": settings.precision,
         **net.description["units"][layer],
+        **member_key,
+    }
+
+
+def picture_keys(settings: Settings, net: Network, wanted: dict[str, list[int]]) -> dict:
+    """Per (method, view, layer, filter), the cache key of each of its pictures."""
+    return {
+        (method, view, layer, i): [cache_key(filter_params(settings, net, method, view, layer, i, member))
+                                   for member in range(settings.view(view).group)]
+        for method in settings.methods
+        for view in settings.views
+        for layer, indices in wanted.items()
+        for i in indices
     }
 
 
@@ -169,6 +193,8 @@ def build(
     `--filters` spec for every layer, or the indices per layer name."""
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
+    for name in settings.views:
+        settings.view(name)
     if settings.precision == "auto":
         from .optvis.engine import default_precision
 
@@ -179,12 +205,7 @@ def build(
     if models.is_model_file(settings.model) and not settings.preprocess:
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
     chosen, wanted = selection(net, layers, filters)
-    keys = {
-        (method, name, i): cache_key(filter_params(settings, net, method, name, i))
-        for method in settings.methods
-        for name, indices in wanted.items()
-        for i in indices
-    }
+    keys = picture_keys(settings, net, wanted)
     if shard:
         return build_shard(settings, net, cache, keys, wanted, shard, progress)
     activations, todo = find_cached(cache, keys, progress)
@@ -196,6 +217,7 @@ def build(
     if examples:
         attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
                                                lambda m: report(m, progress)))
+        attach_measures(record, measure_pictures(net, record_pictures(record), cache))
     if write_record:
         atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
     return record
@@ -204,10 +226,11 @@ def build(
 def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
     """Compute this shard's units only; the record is left to the build over the merged caches."""
     index, count = shard
-    steps = {m: settings.method(m).steps for m in settings.methods}
+    steps = {(m, v): settings.method(m).steps * settings.view(v).group
+             for m in settings.methods for v in settings.views}
     units = work_units(steps, net.description["flops"], wanted)
     mine = assign_shards(units, count)[index]
-    own = {(u.method, u.layer, i) for u in mine for i in u.filters}
+    own = {(u.method, u.view, u.layer, i) for u in mine for i in u.filters}
     _, todo = find_cached(cache, {k: v for k, v in keys.items() if k in own}, progress)
     started = time.perf_counter()
     if todo:
@@ -243,25 +266,29 @@ def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, 
         return summary, False
     if record.get("network_sha256") != net.sha256:
         return summary, False
-    atomic_write(path, json.dumps(attach_examples(record, found, summary), indent=1).encode())
+    attach_examples(record, found, summary)
+    attach_measures(record, measure_pictures(net, record_pictures(record), cache))
+    atomic_write(path, json.dumps(record, indent=1).encode())
     return summary, True
 
 
 def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:
-    """Activations of the pictures already cached, and per (method, layer) the
-    filters that are not. Entries that exist but do not read back whole are
-    reported and redone."""
+    """Activations of the pictures already cached, and per (method, view, layer)
+    the filters whose pictures are not all there (a view's pictures are made
+    together). Entries that exist but do not read back whole are reported and redone."""
     activations: dict = {}
-    todo: dict[tuple[str, str], list[int]] = {}
-    for (method, layer, index), key in keys.items():
-        entry = cache.get(key)
-        if entry is not None:
-            activations[(method, layer, index)] = entry.activation
+    todo: dict[tuple[str, str, str], list[int]] = {}
+    for (method, view, layer, index), members in keys.items():
+        entries = [cache.get(key) for key in members]
+        if all(entries):
+            activations[(method, view, layer, index)] = [entry.activation for entry in entries]
             continue
-        if cache.has(key):
-            report(f"cache entry for {layer} filter {index} ({method}) is corrupt; recomputing it", progress)
-            cache.remove(key)
-        todo.setdefault((method, layer), []).append(index)
+        for key, entry in zip(members, entries):
+            if entry is None and cache.has(key):
+                report(f"cache entry for {layer} filter {index} ({method}, {view}) is corrupt; recomputing it",
+                       progress)
+                cache.remove(key)
+        todo.setdefault((method, view, layer), []).append(index)
     return activations, todo
 
 
@@ -273,24 +300,31 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
     keras_model = net.load()
     total = sum(len(v) for v in todo.values())
     with tqdm(total=total, desc="atlas", unit="filter", disable=not progress, position=0) as overall:
-        for (method, layer), indices in todo.items():
+        for (method, view, layer), indices in todo.items():
             started = time.perf_counter()
-            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method), net.preprocess)
+            shown = settings.view(view)
+            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method), net.preprocess,
+                                 shown.objective)
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,
             ) as bar:
-                for batch in chunks(indices, engine.batch_size):
-                    starts = engine.start([filter_seed(settings.seed, layer, i) for i in batch])
-                    pixels, _, finals = engine.run(starts, batch, seed=settings.seed)
-                    for i, picture, activation in zip(batch, pixels, finals):
-                        meta = {"layer": layer, "filter": i, "method": method, "activation": float(activation)}
-                        cache.put(keys[(method, layer, i)], picture, meta)
-                        activations[(method, layer, i)] = float(activation)
+                for batch in chunks(indices, max(1, engine.batch_size // shown.group)):
+                    seeds = [filter_seed(settings.seed, layer, i, member) for i in batch for member in range(shown.group)]
+                    pixels, _, finals = engine.run(engine.start(seeds), batch, seed=settings.seed)
+                    for n, i in enumerate(batch):
+                        group = range(n * shown.group, (n + 1) * shown.group)
+                        for member, b in enumerate(group):
+                            meta = {"layer": layer, "filter": i, "method": method, "activation": float(finals[b])}
+                            if view != "channel":
+                                meta.update(view=view, member=member)
+                            cache.put(keys[(method, view, layer, i)][member], pixels[b], meta)
+                        activations[(method, view, layer, i)] = [float(finals[b]) for b in group]
                     bar.update(len(batch))
                     overall.update(len(batch))
             seconds = time.perf_counter() - started
-            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({method}, {settings.precision})", progress)
+            what = method if view == "channel" else f"{method}, {view}"
+            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({what}, {settings.precision})", progress)
     return activations
 
 

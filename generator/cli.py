@@ -72,6 +72,14 @@ def parser() -> argparse.ArgumentParser:
         help=f"methods, comma-separated; the first is shown in grids: {', '.join(METHODS)} "
         "(default: %(default)s)",
     )
+    bld.add_argument(
+        "--views", default=",".join(Settings.views),
+        help="what each filter shows, comma-separated: channel (the whole feature map), neuron (its "
+        "centre position), negative (what it most dislikes), diversity (several pictures pushed apart); "
+        "unit for all (default: %(default)s)",
+    )
+    bld.add_argument("--diversity", type=int, default=Settings.diversity, metavar="K",
+                     help="pictures in the diversity view (default: %(default)s)")
     bld.add_argument("--iters", type=int, default=None, help="steps per filter (default: the method's)")
     bld.add_argument("--seed", type=int, default=Settings.seed, help="base seed (default: 0)")
     bld.add_argument(
@@ -185,6 +193,7 @@ def run_visualize(args) -> None:
 def run_build(args) -> None:
     from .build import build
 
+    from .optvis.views import check_diversity, parse_views
     from .shards import parse_shard
 
     models = args.model or [DEFAULT_MODEL]
@@ -196,6 +205,7 @@ def run_build(args) -> None:
     for model in models:
         settings = replace(
             model_settings(args, model), methods=tuple(parse_methods(args.method)),
+            views=parse_views(args.views), diversity=check_diversity(args.diversity),
             iters=args.iters, seed=args.seed, precision=args.precision,
         )
         if shard:

@@ -13,9 +13,11 @@ META_KEY = "filter-atlas"
 PNG_END = b"IEND\xaeB`\x82"  # the end chunk's type and CRC: every whole PNG ends so
 
 
-def filter_seed(base_seed: int, layer: str, index: int) -> int:
-    """A per-filter seed, so any filter can be recomputed alone and get the same start."""
-    text = f"{base_seed}/{layer}/{index}".encode()
+def filter_seed(base_seed: int, layer: str, index: int, member: int = 0) -> int:
+    """A per-filter seed, so any filter can be recomputed alone and get the same start;
+    the other pictures of a filter's group (`member` > 0) start elsewhere."""
+    text = f"{base_seed}/{layer}/{index}" + (f"/{member}" if member else "")
+    text = text.encode()
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "little")
 
 

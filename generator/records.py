@@ -15,24 +15,20 @@ from .errors import AtlasError
 from .names import model_name, safe_name
 
 RECORDS = "builds"  # one record per model: the last build of it, which `render` shows
+# What a record holds. 1: one picture per method and filter. 2: pictures per
+# method, view and member ("view", "member"), and the record's views.
+SCHEMA_VERSION = 2
 
 
 def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
     """What `render` needs: the network, its layers, and each picture's cache key."""
     layers = []
     for layer in chosen:
-        entries = [
-            {
-                "index": i,
-                "images": [
-                    {"method": m, "key": keys[(m, layer.name, i)], "activation": activations[(m, layer.name, i)]}
-                    for m in settings.methods
-                ],
-            }
-            for i in wanted[layer.name]
-        ]
+        entries = [{"index": i, "images": filter_images(settings, layer.name, i, keys, activations)}
+                   for i in wanted[layer.name]]
         layers.append({**asdict(layer), "entries": entries})
     return {
+        "schema": SCHEMA_VERSION,
         "model": model_name(net.name),
         "network_sha256": net.sha256,
         "weights": net.weights_note,
@@ -41,8 +37,20 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         "preprocess": {"mode": net.preprocess, "why": net.preprocess_why},
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
         "methods": {m: settings.method(m).key() | {"summary": settings.method(m).summary} for m in settings.methods},
+        "views": {v: {"objective": settings.view(v).objective.key(), "pictures": settings.view(v).group}
+                  for v in settings.views},
         "layers": layers,
     }
+
+
+def filter_images(settings, layer: str, index: int, keys: dict, activations: dict) -> list[dict]:
+    """A filter's pictures: per method and view, each of the view's pictures."""
+    return [
+        {"method": m, "view": v, "member": member, "key": key, "activation": activation}
+        for m in settings.methods
+        for v in settings.views
+        for member, (key, activation) in enumerate(zip(keys[(m, v, layer, index)], activations[(m, v, layer, index)]))
+    ]
 
 
 def attach_examples(record: dict, found: dict, summary: dict) -> dict:
@@ -54,16 +62,52 @@ def attach_examples(record: dict, found: dict, summary: dict) -> dict:
     return record
 
 
+def record_pictures(record: dict) -> dict[str, list[tuple[int, str]]]:
+    """Per layer, (filter index, cache key) of every picture in the record."""
+    return {layer["name"]: [(entry["index"], image["key"]) for entry in layer["entries"] for image in entry["images"]]
+            for layer in record["layers"]}
+
+
+def attach_measures(record: dict, measures: dict[str, dict]) -> dict:
+    """Give each picture its unit output as measured like a photo's (examples/measure.py)."""
+    for layer in record["layers"]:
+        for entry in layer["entries"]:
+            for image in entry["images"]:
+                image["unit"] = measures[image["key"]]
+    return record
+
+
 def record_path(cache_root: Path, model: str) -> Path:
     return cache_root / RECORDS / f"{safe_name(model)}.json"
 
 
 def read_records(cache_root: Path) -> list[dict]:
-    """Every model's last build in the cache, by model name."""
+    """Every model's last build in the cache, by model name, in today's schema."""
     records = []
     for path in sorted((cache_root / RECORDS).glob("*.json")):
         try:
-            records.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
         except ValueError:
             raise AtlasError(f"{path} is corrupt; run `filter-atlas build` again for that model") from None
+        records.append(upgrade(record, cache_root))
     return sorted(records, key=lambda r: r["model"])
+
+
+def upgrade(record: dict, cache_root: Path) -> dict:
+    """A record of an earlier schema read as today's, or a clear message where it cannot be."""
+    schema = record.get("schema", 1)
+    if schema > SCHEMA_VERSION:
+        raise AtlasError(f"the build of {record.get('model')} in {cache_root} was written by a newer "
+                         "filter-atlas; upgrade it, or build again with this one")
+    if "preprocess" not in record:
+        raise AtlasError(f"the build of {record['model']} in {cache_root} was written by an older version; "
+                         "run `filter-atlas build` again (cached pictures are reused)")
+    if schema == 1:  # every picture was the channel view's only one
+        for layer in record["layers"]:
+            for entry in layer["entries"]:
+                for image in entry["images"]:
+                    image.setdefault("view", "channel")
+                    image.setdefault("member", 0)
+        record["views"] = {"channel": {"objective": "mean", "pictures": 1}}
+        record["schema"] = SCHEMA_VERSION
+    return record

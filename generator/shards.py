@@ -40,21 +40,24 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 @dataclass(frozen=True)
 class WorkUnit:
     method: str
+    view: str
     layer: str
     filters: tuple[int, ...]
     cost: float  # estimated FLOPs
 
 
-def work_units(steps: dict[str, int], flops: dict[str, float], wanted: dict[str, list[int]]) -> list[WorkUnit]:
+def work_units(steps: dict[tuple[str, str], int], flops: dict[str, float],
+               wanted: dict[str, list[int]]) -> list[WorkUnit]:
     """The build cut into units, each costed as steps x (forward + gradient) FLOPs x filters.
-    `steps` per method, `flops` per layer (the forward pass up to it)."""
+    `steps` per (method, view): a method's steps times the view's pictures per filter;
+    `flops` per layer (the forward pass up to it)."""
     units = []
-    for method, method_steps in steps.items():
+    for (method, view), method_steps in steps.items():
         for layer, indices in wanted.items():
             per_filter = method_steps * 2.0 * flops[layer]
             for start in range(0, len(indices), UNIT_FILTERS):
                 chunk = tuple(indices[start : start + UNIT_FILTERS])
-                units.append(WorkUnit(method, layer, chunk, per_filter * len(chunk)))
+                units.append(WorkUnit(method, view, layer, chunk, per_filter * len(chunk)))
     return units
 
 
@@ -63,7 +66,7 @@ def assign_shards(units: list[WorkUnit], count: int) -> list[list[WorkUnit]]:
     balanced by cost rather than by count."""
     shards: list[list[WorkUnit]] = [[] for _ in range(count)]
     loads = [0.0] * count
-    for unit in sorted(units, key=lambda u: (-u.cost, u.method, u.layer, u.filters)):
+    for unit in sorted(units, key=lambda u: (-u.cost, u.method, u.view, u.layer, u.filters)):
         lightest = loads.index(min(loads))
         shards[lightest].append(unit)
         loads[lightest] += unit.cost

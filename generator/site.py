@@ -40,12 +40,33 @@ MANAGED_DIRS = ("img", "thumbs", "examples", "blocks", "layers", "filters")
 MODEL_MARKER = ".atlas-model"
 
 
+VIEW_SUMMARIES = {
+    "channel": "maximizes the filter's mean over the whole feature map",
+    "neuron": "maximizes the filter at the centre position only: one receptive field",
+    "negative": "minimizes the filter's mean: what it most dislikes",
+    "diversity": "several pictures optimized together, each maximizing the channel while a penalty on the "
+                 "similarity of their Gram matrices at the layer pushes them apart (Lucid's diversity)",
+}
+VIEW_TITLES = {"channel": "channel", "neuron": "neuron (centre position)", "negative": "negative",
+               "diversity": "diversity"}
+# What each view's number is compared with among the photos: the quantity, and which end.
+VIEW_MEASURES = {"channel": ("mean", "max"), "diversity": ("mean", "max"), "neuron": ("centre", "max"),
+                 "negative": ("mean", "min")}
+
+
 @dataclass
 class Picture:
     method: str
     image: str  # path of the PNG under the site root
     thumb: str  # path of its small WebP thumbnail
-    activation: float
+    activation: float  # its filter's mean output after the nonlinearity
+    view: str = "channel"
+    member: int = 0
+    unit: dict | None = None  # its unit output before the nonlinearity, measured as the photos' ("mean", "centre")
+
+    @property
+    def title(self) -> str:
+        return VIEW_TITLES.get(self.view, self.view)
 
 
 @dataclass
@@ -73,6 +94,36 @@ class FilterPage:
     def top_crop(self) -> str | None:
         top = self.examples.get("top")
         return top[0]["crop"] if top else None
+
+    @property
+    def views(self) -> list[str]:
+        """The views built for this filter, in the build's order."""
+        return list(dict.fromkeys(p.view for p in self.pictures))
+
+    def of_view(self, view: str) -> list[Picture]:
+        return [p for p in self.pictures if p.view == view]
+
+    @property
+    def view_thumbs(self) -> dict[str, str]:
+        """Per view, the thumbnail the layer grid shows for it."""
+        return {view: self.of_view(view)[0].thumb for view in self.views}
+
+    @property
+    def dead(self) -> bool:
+        """Silent on every photo (its highest output anywhere on any photo is at most 0)
+        and on every picture: known only where photos were given."""
+        top = self.examples.get("top")
+        return bool(top) and top[0]["activation"] <= 0 and all(p.activation <= 0 for p in self.pictures)
+
+    def standing(self, picture: Picture) -> str:
+        """The picture's number set against the photos' own, in words."""
+        natural = self.examples.get("natural")
+        if not natural or not picture.unit:
+            return f"mean activation {picture.activation:.3g}"
+        quantity, end = VIEW_MEASURES.get(picture.view, ("mean", "max"))
+        value, stats = picture.unit[quantity], natural[quantity]
+        where = "mean over the feature map" if quantity == "mean" else "output at the centre"
+        return f"{where} {value:.3g}, {compare(value, stats, end)}"
 
     @property
     def path(self) -> str:
@@ -156,10 +207,6 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     records = read_records(cache.root)
     if not records:
         raise AtlasError(f"no build found in {cache_dir}; run `filter-atlas build` first")
-    for record in records:
-        if "preprocess" not in record:
-            raise AtlasError(f"the build of {record['model']} in {cache_dir} was written by an older version; "
-                             "run `filter-atlas build` again (cached pictures are reused)")
     site = Path(site_dir)
     ensure_writable(site)
     written: set[Path] = set()
@@ -191,7 +238,9 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     for relpath, template, context in pages:
         root = "../" * relpath.count("/")
         example = jump_example(context["model"] or models[0], qualified=context["model"] is None and len(models) > 1)
-        html = env.get_template(template).render(root=root, jump_example=example, **context)
+        html = env.get_template(template).render(root=root, jump_example=example, view_summaries=VIEW_SUMMARIES,
+                                                 view_titles=VIEW_TITLES,
+                                                 **context)
         emit(relpath, html.encode())
     for name in STATIC:
         emit(name, TEMPLATES.joinpath(name).read_bytes())
@@ -212,7 +261,7 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
-                        img["activation"])
+                        img["activation"], img["view"], img["member"], img.get("unit"))
                 for img in entry["images"]
             ]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
@@ -222,6 +271,22 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
     for before, after in zip(sequence, sequence[1:]):
         before.next, after.prev = after, before
     return list(blocks.values())
+
+
+def compare(value: float, stats: dict, end: str) -> str:
+    """`value` against the photos' max, average and min of the same quantity."""
+    high, low, average = stats["max"], stats["min"], stats["average"]
+    if end == "min":
+        if value < low:
+            return f"below every photo (lowest {low:.3g})"
+        return f"between the lowest photo ({low:.3g}) and an average one ({average:.3g})" if value < average \
+            else f"not below an average photo ({average:.3g})"
+    if value >= high:
+        return f"above every photo (best {high:.3g})"
+    if value >= average:
+        return f"{(value - average) / max(high - average, 1e-9):.0%} of the way from an average photo " \
+               f"({average:.3g}) to the best ({high:.3g})"
+    return f"below an average photo ({average:.3g}; best {high:.3g})"
 
 
 def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[str, str]:
@@ -244,8 +309,8 @@ def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[s
 def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -> dict:
     """Copy a filter's example crops and photo views from the cache into the site,
     under the same content-derived names."""
-    for entries in examples.values():
-        for example in entries:
+    for kind in ("top", "bottom"):
+        for example in examples.get(kind, []):
             for path in (example["crop"], example["view"]):
                 try:
                     emit(path, (cache.root / path).read_bytes(), content_named=True)
@@ -317,6 +382,7 @@ def manifest(model: ModelPage) -> dict:
         "preprocess": record["preprocess"],
         "precision": record["settings"]["precision"],
         "methods": record["methods"],
+        "views": record["views"],
         "examples": record.get("examples"),
         "blocks": [
             {
@@ -333,10 +399,12 @@ def manifest(model: ModelPage) -> dict:
                                 "index": f.index,
                                 "page": f.path,
                                 "pictures": [
-                                    {"method": p.method, "image": p.image, "thumbnail": p.thumb,
-                                     "activation": p.activation}
+                                    {"method": p.method, "view": p.view, "member": p.member, "image": p.image,
+                                     "thumbnail": p.thumb, "activation": p.activation,
+                                     **({"unit": p.unit} if p.unit else {})}
                                     for p in f.pictures
                                 ],
+                                **({"dead": True} if f.dead else {}),
                                 "examples": f.examples,
                             }
                             for f in layer.filters

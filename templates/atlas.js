@@ -106,10 +106,11 @@ function setUpGrid() {
   applySize();
   const show = document.getElementById("show");
   if (show) {
-    // Visualizations or each filter's top dataset example, in the same grid.
+    // One of the views' pictures, or each filter's top dataset example, in the same grid.
     show.addEventListener("change", () => {
-      for (const item of grid.querySelectorAll("a.thumb[data-example]")) {
-        item.querySelector("img").src = item.dataset[show.value];
+      const key = "show" + show.value.charAt(0).toUpperCase() + show.value.slice(1);
+      for (const item of grid.querySelectorAll("a.thumb")) {
+        if (item.dataset[key]) item.querySelector("img").src = item.dataset[key];
       }
     });
   }

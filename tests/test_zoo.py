@@ -90,7 +90,7 @@ def test_shards_of_vgg16s_full_atlas_are_balanced_by_flops():
     vgg16 = keras.applications.VGG16(include_top=False, weights=None, input_shape=(96, 96, 3))
     flops = forward_flops(vgg16)
     wanted = {name: list(range(vgg16.get_layer(name).filters)) for name in flops}
-    units = work_units({DEFAULT_METHOD: METHODS[DEFAULT_METHOD].steps}, flops, wanted)
+    units = work_units({(DEFAULT_METHOD, "channel"): METHODS[DEFAULT_METHOD].steps}, flops, wanted)
     assert sum(len(u.filters) for u in units) == 4224
     for count in (2, 4, 8, 16):
         loads = [sum(u.cost for u in shard) for shard in assign_shards(units, count)]

@@ -37,7 +37,9 @@ class ExampleOptions:
 
 def make_examples(net, chosen, wanted: dict, options: ExampleOptions, cache: Cache, progress=True, report=print):
     """Per layer name and filter index: {"top": [...], "bottom": [...]} example
-    entries (photo, crop and view paths in the cache, activation, box); and a summary."""
+    entries (photo, crop and view paths in the cache, activation, box) and
+    "natural": how the unit's mean and centre outputs range over the photos
+    (max, min, average); and a summary."""
     folder = Path(options.images)
     photos = find_photos(folder)
     if not photos:
@@ -48,7 +50,7 @@ def make_examples(net, chosen, wanted: dict, options: ExampleOptions, cache: Cac
     names = [layer.name for layer in chosen]
     shape = net.description["input_shape"]
     key = pass_key(net.sha256, shape, net.preprocess, photo_set, names, options.k)
-    top, bottom, skipped = collect(net.load, names, photos, shape, net.preprocess, options.k,
+    top, bottom, skipped, tallies = collect(net.load, names, photos, shape, net.preprocess, options.k,
                                    cache.root / "examples" / f"pass-{key}.npz", progress, report)
     fields = {name: Field(*map(tuple, net.description["fields"][name])) for name in names}
     kinds = [("top", top)] + ([("bottom", bottom)] if options.bottom else [])
@@ -57,7 +59,7 @@ def make_examples(net, chosen, wanted: dict, options: ExampleOptions, cache: Cac
     for name in names:
         per_filter = {}
         for index in wanted[name]:
-            per_filter[index] = {}
+            per_filter[index] = {"natural": {q: tallies[name][q].summary(index) for q in tallies[name]}}
             for kind, extremes in kinds:
                 entries = []
                 for value, number, (y, x) in zip(extremes[name].values[index], extremes[name].photos[index],

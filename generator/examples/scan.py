@@ -1,6 +1,8 @@
 """One streaming pass over a folder of photographs: for every filter of every
 selected layer at once, the photos whose unit output peaks highest (and,
-optionally, dips lowest), where, and by how much.
+optionally, dips lowest), where, and by how much; and how the unit's mean
+over the feature map and its centre value range over the photos, the same
+quantities a picture's channel and neuron views maximize.
 
 Memory stays bounded whatever the number of photos: per filter only the
 running top k survive a batch. Progress is saved after every chunk, so an
@@ -24,7 +26,7 @@ from ..cache import atomic_write
 from ..networks import layers_model, network_input
 from ..photos import load_photo
 
-EXAMPLES_VERSION = 1
+EXAMPLES_VERSION = 2  # 2: the photos' tallies of mean and centre outputs
 BATCH = 32
 CHUNK = 256  # photos between two saves of the running state
 
@@ -53,6 +55,35 @@ class Extremes:
         self.where = np.take_along_axis(np.concatenate([self.where, where], axis=1), order[..., None], axis=1)
 
 
+@dataclass
+class Tally:
+    """Per filter, the highest, lowest and summed value of one quantity over the photos so far."""
+
+    high: np.ndarray  # (filters,)
+    low: np.ndarray
+    total: np.ndarray
+    count: np.ndarray  # () photos counted
+
+    @classmethod
+    def empty(cls, filters: int) -> "Tally":
+        return cls(np.full(filters, -np.inf, np.float32), np.full(filters, np.inf, np.float32),
+                   np.zeros(filters, np.float64), np.zeros((), np.int64))
+
+    def add(self, values: np.ndarray) -> None:
+        """Add a batch: (batch, filters) values."""
+        self.high = np.maximum(self.high, values.max(axis=0))
+        self.low = np.minimum(self.low, values.min(axis=0))
+        self.total = self.total + values.sum(axis=0, dtype=np.float64)
+        self.count = self.count + len(values)
+
+    def summary(self, index: int) -> dict:
+        return {"max": float(self.high[index]), "min": float(self.low[index]),
+                "average": float(self.total[index] / max(int(self.count), 1))}
+
+
+TALLIES = ("mean", "centre")  # the unit's mean over the feature map; its value at the centre position
+
+
 def fingerprint(photos: list[Path], root: Path) -> tuple[str, list[str]]:
     """A content hash of the photo set, and each photo's own."""
     each = []
@@ -71,7 +102,7 @@ def pass_key(network_sha: str, shape, preprocess: str, photo_set: str, layers: l
 
 def batch_extremes(model):
     """A compiled function: for a batch, per layer, each filter's spatial max and
-    min and their flat positions."""
+    min and their flat positions, its spatial mean and its centre value."""
     import tensorflow as tf
 
     @tf.function(reduce_retracing=True)
@@ -81,19 +112,25 @@ def batch_extremes(model):
         result = []
         for out in outputs:
             flat = tf.reshape(tf.cast(out, tf.float32), [tf.shape(out)[0], -1, tf.shape(out)[-1]])
+            centre = tf.cast(out[:, out.shape[1] // 2, out.shape[2] // 2, :], tf.float32)
             result.append((tf.reduce_max(flat, 1), tf.argmax(flat, 1, output_type=tf.int32),
-                           tf.reduce_min(flat, 1), tf.argmin(flat, 1, output_type=tf.int32)))
+                           tf.reduce_min(flat, 1), tf.argmin(flat, 1, output_type=tf.int32),
+                           tf.reduce_mean(flat, 1), centre))
         return result
 
     return run
 
 
-def save_state(path: Path, done: int, skipped: list[str], top: dict, bottom: dict) -> None:
+def save_state(path: Path, done: int, skipped: list[str], top: dict, bottom: dict, tallies: dict) -> None:
     arrays = {"done": np.array(done)}
     for kind, extremes in (("top", top), ("bottom", bottom)):
         for name, e in extremes.items():
             arrays.update({f"{kind}/{name}/values": e.values, f"{kind}/{name}/photos": e.photos,
                            f"{kind}/{name}/where": e.where})
+    for name, per_quantity in tallies.items():
+        for quantity, t in per_quantity.items():
+            arrays.update({f"tally/{name}/{quantity}/{field}": getattr(t, field)
+                           for field in ("high", "low", "total", "count")})
     out = io.BytesIO()
     np.savez(out, skipped=np.array(skipped, dtype=str), **arrays)
     atomic_write(path, out.getvalue())
@@ -106,25 +143,29 @@ def load_state(path: Path, names: list[str]):
             def extremes(kind):
                 return {n: Extremes(data[f"{kind}/{n}/values"], data[f"{kind}/{n}/photos"], data[f"{kind}/{n}/where"])
                         for n in names}
-            return int(data["done"]), list(data["skipped"]), extremes("top"), extremes("bottom")
+            tallies = {n: {q: Tally(*(data[f"tally/{n}/{q}/{field}"] for field in ("high", "low", "total", "count")))
+                           for q in TALLIES} for n in names}
+            return int(data["done"]), list(data["skipped"]), extremes("top"), extremes("bottom"), tallies
     except (OSError, ValueError, KeyError, EOFError):
         return None
 
 
 def collect(load_model, layer_names: list[str], photos: list[Path], shape, preprocess: str, k: int,
             state_path: Path, progress: bool = True, report=print):
-    """Run (or resume) the pass; returns (top, bottom, skipped): Extremes per layer and
-    the unreadable photos. `load_model()` gives the network, loaded only if work is left."""
+    """Run (or resume) the pass; returns (top, bottom, skipped, tallies): Extremes per
+    layer, the unreadable photos, and per layer the Tally of each of TALLIES.
+    `load_model()` gives the network, loaded only if work is left."""
     state = load_state(state_path, layer_names) if state_path.is_file() else None
     if state is not None and state[0] >= len(photos):
-        return state[2], state[3], state[1]
+        return state[2], state[3], state[1], state[4]
     model = layers_model(load_model(), layer_names, pre_activation=True)
     widths = [int(o.shape[2]) for o in model.outputs]
     if state is None:
         channels = [int(o.shape[-1]) for o in model.outputs]
         state = (0, [], {n: Extremes.empty(c, k, True) for n, c in zip(layer_names, channels)},
-                 {n: Extremes.empty(c, k, False) for n, c in zip(layer_names, channels)})
-    done, skipped, top, bottom = state
+                 {n: Extremes.empty(c, k, False) for n, c in zip(layer_names, channels)},
+                 {n: {q: Tally.empty(c) for q in TALLIES} for n, c in zip(layer_names, channels)})
+    done, skipped, top, bottom, tallies = state
     run = batch_extremes(model)
     with tqdm(total=len(photos), initial=done, desc="examples", unit="photo", disable=not progress) as bar:
         for chunk_start in range(done, len(photos), CHUNK):
@@ -141,7 +182,9 @@ def collect(load_model, layer_names: list[str], photos: list[Path], shape, prepr
                 if images:
                     results = run(network_input(np.stack(images), preprocess))
                     ids = np.array(numbers, np.int32)
-                    for name, width, (high, at_high, low, at_low) in zip(layer_names, widths, results):
+                    for name, width, (high, at_high, low, at_low, mean, centre) in zip(layer_names, widths, results):
+                        tallies[name]["mean"].add(mean.numpy())
+                        tallies[name]["centre"].add(centre.numpy())
                         for extremes, values, at, largest in ((top[name], high, at_high, True),
                                                               (bottom[name], low, at_low, False)):
                             at = at.numpy().T  # (filters, batch)
@@ -149,5 +192,5 @@ def collect(load_model, layer_names: list[str], photos: list[Path], shape, prepr
                             photo_ids = np.broadcast_to(ids, at.shape)
                             extremes.merge(values.numpy().T, photo_ids, where, largest)
                 bar.update(min(start + BATCH, chunk.stop) - start)
-            save_state(state_path, chunk.stop, skipped, top, bottom)
-    return top, bottom, skipped
+            save_state(state_path, chunk.stop, skipped, top, bottom, tallies)
+    return top, bottom, skipped, tallies
