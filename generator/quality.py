@@ -169,8 +169,9 @@ def score(args) -> dict:
     shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
     keras_model = load_model(args.model, model_source(args.model, args.weights))
     photos = find_photos(Path(args.images))[: args.max_images or None]
-    natural = natural_stats(keras_model, first["network_sha256"], [l.name for l in layers], photos, shape,
-                            preprocess, cache_dir, args.copies)
+    view_layers = [] if args.views == "none" else [name for name in args.view_layers.split(",") if name]
+    natural = natural_stats(keras_model, first["network_sha256"], list(dict.fromkeys([l.name for l in layers] + view_layers)),
+                            photos, shape, preprocess, cache_dir, args.copies)
     cache = Cache(cache_dir)
     report = {
         "model": first["model"], "weights": first["weights"], "network_sha256": first["network_sha256"],
@@ -200,6 +201,16 @@ def score(args) -> dict:
         print_layer(layer.name, row, methods)
     report["summary"] = summarize(report, methods)
     write_sheet(report, layers, pictures, methods, Path(args.sheet))
+    if view_layers:
+        from .view_quality import score_views
+
+        def channel_score(layer, submodel, picture, index):
+            mean, top = natural[layer]
+            value = robust_activation(submodel, picture, index, args.copies, shape, preprocess)
+            return relative_to_nature(value, float(mean[index]), float(top[index]))
+
+        report["views"] = score_views(replace(settings, methods=(methods[0],), diversity=args.diversity),
+                                      keras_model, channel_score, args)
     return report
 
 
@@ -263,6 +274,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default=None, help="only these layers, comma-separated (default: all)")
     p.add_argument("--per-layer", type=int, default=8, help="filters sampled per layer (default: 8)")
     p.add_argument("--copies", type=int, default=8, help="transformed copies per picture")
+    p.add_argument("--views", default="unit", help="unit: also measure the unit page's views; none: skip them")
+    p.add_argument("--view-layers", default="conv_pw_4,conv_pw_8,conv_pw_12",
+                   help="layers whose views are measured (default: %(default)s)")
+    p.add_argument("--diversity", type=int, default=4, help="pictures in the diversity view (default: 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     p.add_argument("--out", default="quality.json")

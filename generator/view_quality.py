@@ -1,0 +1,175 @@
+"""`make quality`, the unit page's views: each measured on a real network.
+
+For sampled filters of a few layers (default: conv_pw_4, conv_pw_8 and
+conv_pw_12 of the real MobileNet), every view is built and measured against
+the photos, the same quantity on both sides:
+
+- neuron: the picture's unit output at the centre position, against the
+  photos' centre outputs: (picture - average) / (best - average);
+- negative: how far below the photos it drives the unit's mean,
+  (average - picture) / (average - lowest): above 1 is below every photo;
+- diversity: the mean pairwise similarity of the k pictures' Gram matrices
+  at the layer (the penalty's own measure) against k pictures of the
+  channel from independent seeds, and each picture's channel score (as
+  `make quality` scores a picture, 1 = as strong as the best photo);
+- interpretability, with a model observer (observer.py): top against
+  bottom photos, with the channel picture alone, the k diverse pictures,
+  and the unit's next top photos (the natural ceiling) as references.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from .build import build
+from .cache import Cache
+from .examples import ExampleOptions
+from .imaging import decode_png
+from .networks import layers_model, network_input, truncated
+from .observer import Observer, pairs_right
+from .optvis.views import VIEW_NAMES
+
+DEFAULT_LAYERS = "conv_pw_4,conv_pw_8,conv_pw_12"
+SHOWN = 10  # top and bottom photos a unit is judged on
+NEXT_TOP = 9  # the unit's next top photos: the natural references
+
+
+def build_views(settings, cache_dir: Path, sample: dict, images: Path, quiet: bool) -> tuple[dict, dict]:
+    """Each view on its own (so its time is its own), then the record with every
+    view and the photos; returns (record, seconds per filter per view)."""
+    seconds = {}
+    for view in VIEW_NAMES:
+        record = build(replace(settings, views=(view,)), cache_dir, filters=sample, progress=not quiet,
+                       write_record=False)
+        computed = record["computed"]
+        seconds[view] = computed["seconds"] / computed["filters"] if computed["filters"] else None
+    options = ExampleOptions(Path(images), SHOWN + NEXT_TOP, bottom=True)
+    record = build(replace(settings, views=VIEW_NAMES), cache_dir, filters=sample, progress=not quiet,
+                   write_record=False, examples=options)
+    return record, seconds
+
+
+def independent_pictures(settings, cache_dir: Path, sample: dict, count: int, quiet: bool) -> dict:
+    """Per (layer, filter), the channel pictures' keys from seeds 0 .. count-1."""
+    keys: dict = {}
+    for seed in range(count):
+        record = build(replace(settings, seed=settings.seed + seed, views=("channel",)), cache_dir, filters=sample,
+                       progress=not quiet, write_record=False)
+        for layer in record["layers"]:
+            for entry in layer["entries"]:
+                keys.setdefault((layer["name"], entry["index"]), []).append(entry["images"][0]["key"])
+    return keys
+
+
+def picture(cache: Cache, key: str) -> np.ndarray:
+    return decode_png(cache.path(key).read_bytes())[0].astype(np.float32) / 255
+
+
+def gram_similarity(model, pictures: list[np.ndarray], preprocess: str) -> float:
+    """Mean pairwise cosine similarity of the pictures' Gram matrices at the layer."""
+    acts = np.asarray(model(network_input(np.stack(pictures), preprocess)), np.float32)
+    flat = acts.reshape(len(pictures), -1, acts.shape[-1])
+    grams = np.einsum("npc,npd->ncd", flat, flat).reshape(len(pictures), -1)
+    grams /= np.maximum(np.linalg.norm(grams, axis=1, keepdims=True), 1e-10)
+    return float(np.mean([grams[i] @ grams[j] for i, j in combinations(range(len(pictures)), 2)]))
+
+
+def photo_crops(cache_dir: Path, examples: list[dict]) -> list[np.ndarray]:
+    """The receptive-field crops, cut at full resolution from the photo as the network saw it."""
+    from PIL import Image
+
+    crops = []
+    for example in examples:
+        with Image.open(cache_dir / example["view"]) as view:
+            crops.append(np.asarray(view.convert("RGB").crop(tuple(example["box"]))))
+    return crops
+
+
+def score_views(settings, keras_model, score_picture, args) -> dict:
+    """The views' report; `score_picture(layer, submodel, picture01, index)` is make quality's channel score."""
+    cache_dir, cache = Path(args.cache_dir), Cache(args.cache_dir)
+    from .quality import sample_filters
+
+    layers = [layer for layer in settings_layers(settings, cache_dir) if layer.name in args.view_layers.split(",")]
+    sample = sample_filters(layers, args.per_layer, args.seed)
+    record, seconds = build_views(settings, cache_dir, sample, Path(args.images), args.quiet)
+    group = settings.diversity
+    independent = independent_pictures(settings, cache_dir, sample, group, args.quiet)
+    observer = Observer()
+    preprocess = record["preprocess"]["mode"]
+    report = {"seconds_per_filter": seconds, "observer": f"{observer.name} {observer.layer}", "layers": {}}
+    for layer in record["layers"]:
+        name = layer["name"]
+        post = layers_model(keras_model, [name], pre_activation=False)
+        submodel = truncated(keras_model, name, pre_activation=True)
+        rows = []
+        for entry in layer["entries"]:
+            index, natural = entry["index"], entry["examples"]["natural"]
+            shown = {view: [i for i in entry["images"] if i["view"] == view] for view in VIEW_NAMES}
+            centre, mean = natural["centre"], natural["mean"]
+            negative = shown["negative"][0]["unit"]["mean"]
+            diverse = [picture(cache, i["key"]) for i in shown["diversity"]]
+            seeds = [picture(cache, key) for key in independent[(name, index)]]
+            top, bottom = entry["examples"]["top"], entry["examples"]["bottom"]
+            embed = observer.embed
+            top_e, bottom_e = embed(photo_crops(cache_dir, top[:SHOWN])), embed(photo_crops(cache_dir, bottom[:SHOWN]))
+            channel_e = embed([picture(cache, shown["channel"][0]["key"])])
+            rows.append({
+                "filter": index,
+                "neuron_score": (shown["neuron"][0]["unit"]["centre"] - centre["average"])
+                / max(centre["max"] - centre["average"], 1e-9),
+                "negative_depth": (mean["average"] - negative) / max(mean["average"] - mean["min"], 1e-9),
+                "negative_below_every_photo": negative < mean["min"],
+                "diversity_similarity": gram_similarity(post, diverse, preprocess),
+                "independent_similarity": gram_similarity(post, seeds, preprocess),
+                "diversity_scores": [score_picture(name, submodel, p, index) for p in diverse],
+                "observer_channel": pairs_right(channel_e, top_e, bottom_e),
+                "observer_diversity": pairs_right(embed(diverse), top_e, bottom_e),
+                "observer_diversity_and_channel": pairs_right(np.concatenate([embed(diverse), channel_e]), top_e,
+                                                              bottom_e),
+                "observer_ceiling": pairs_right(embed(photo_crops(cache_dir, top[SHOWN:SHOWN + NEXT_TOP])), top_e,
+                                                bottom_e),
+            })
+        report["layers"][name] = summarize_rows(rows)
+        print_row(name, report["layers"][name])
+    every = [r for row in report["layers"].values() for r in row["filters"]]
+    report["summary"] = summarize_rows(every)
+    report["summary"].pop("filters")
+    return report
+
+
+def settings_layers(settings, cache_dir: Path):
+    from .build import open_network
+
+    return open_network(settings, Cache(cache_dir)).layers
+
+
+def summarize_rows(rows: list[dict]) -> dict:
+    median = statistics.median
+    return {
+        "filters": rows,
+        "negative_below_every_photo": sum(r["negative_below_every_photo"] for r in rows) / len(rows),
+        "median_negative_depth": median(r["negative_depth"] for r in rows),
+        "median_neuron_score": median(r["neuron_score"] for r in rows),
+        "median_diversity_similarity": median(r["diversity_similarity"] for r in rows),
+        "median_independent_similarity": median(r["independent_similarity"] for r in rows),
+        "diversity_less_alike": sum(r["diversity_similarity"] < r["independent_similarity"] for r in rows) / len(rows),
+        "median_diversity_min_score": median(min(r["diversity_scores"]) for r in rows),
+        "diversity_all_at_least_1": sum(min(r["diversity_scores"]) >= 1.0 for r in rows) / len(rows),
+        "observer": {which: statistics.mean(r[f"observer_{which}"] for r in rows)
+                     for which in ("channel", "diversity", "diversity_and_channel", "ceiling")},
+    }
+
+
+def print_row(name: str, row: dict) -> None:
+    o = row["observer"]
+    print(f"{name:14s} negative below all photos {row['negative_below_every_photo']:.0%} "
+          f"(depth {row['median_negative_depth']:.2f}); neuron {row['median_neuron_score']:.2f}; "
+          f"diversity similarity {row['median_diversity_similarity']:.3f} vs {row['median_independent_similarity']:.3f} "
+          f"independent, min score {row['median_diversity_min_score']:.2f}; observer channel {o['channel']:.3f} "
+          f"diversity {o['diversity']:.3f} ceiling {o['ceiling']:.3f}", flush=True)
