@@ -28,6 +28,7 @@ import numpy as np
 
 from .build import build
 from .cache import Cache
+from .errors import AtlasError
 from .examples import ExampleOptions
 from .imaging import decode_png
 from .networks import layers_model, network_input, truncated
@@ -95,7 +96,11 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
     cache_dir, cache = Path(args.cache_dir), Cache(args.cache_dir)
     from .quality import sample_filters
 
-    layers = [layer for layer in settings_layers(settings, cache_dir) if layer.name in args.view_layers.split(",")]
+    wanted = [name for name in args.view_layers.split(",") if name]
+    layers = [layer for layer in settings_layers(settings, cache_dir) if layer.name in wanted]
+    if len(layers) != len(wanted):
+        missing = sorted(set(wanted) - {layer.name for layer in layers})
+        raise AtlasError(f"--view-layers: no conv layer {', '.join(missing)} in this model")
     sample = sample_filters(layers, args.per_layer, args.seed)
     record, seconds = build_views(settings, cache_dir, sample, Path(args.images), args.quiet)
     group = settings.diversity
@@ -133,7 +138,7 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
                 "observer_diversity_and_channel": pairs_right(np.concatenate([embed(diverse), channel_e]), top_e,
                                                               bottom_e),
                 "observer_ceiling": pairs_right(embed(photo_crops(cache_dir, top[SHOWN:SHOWN + NEXT_TOP])), top_e,
-                                                bottom_e),
+                                                bottom_e) if len(top) > SHOWN else None,
             })
         report["layers"][name] = summarize_rows(rows)
         print_row(name, report["layers"][name])
@@ -161,15 +166,21 @@ def summarize_rows(rows: list[dict]) -> dict:
         "diversity_less_alike": sum(r["diversity_similarity"] < r["independent_similarity"] for r in rows) / len(rows),
         "median_diversity_min_score": median(min(r["diversity_scores"]) for r in rows),
         "diversity_all_at_least_1": sum(min(r["diversity_scores"]) >= 1.0 for r in rows) / len(rows),
-        "observer": {which: statistics.mean(r[f"observer_{which}"] for r in rows)
+        "observer": {which: mean_of(r[f"observer_{which}"] for r in rows)
                      for which in ("channel", "diversity", "diversity_and_channel", "ceiling")},
     }
 
 
+def mean_of(values) -> float | None:
+    """The mean of those that were measured (the ceiling needs more photos than the top ones shown)."""
+    measured = [v for v in values if v is not None]
+    return statistics.mean(measured) if measured else None
+
+
 def print_row(name: str, row: dict) -> None:
-    o = row["observer"]
+    o = {k: "-" if v is None else f"{v:.3f}" for k, v in row["observer"].items()}
     print(f"{name:14s} negative below all photos {row['negative_below_every_photo']:.0%} "
           f"(depth {row['median_negative_depth']:.2f}); neuron {row['median_neuron_score']:.2f}; "
           f"diversity similarity {row['median_diversity_similarity']:.3f} vs {row['median_independent_similarity']:.3f} "
-          f"independent, min score {row['median_diversity_min_score']:.2f}; observer channel {o['channel']:.3f} "
-          f"diversity {o['diversity']:.3f} ceiling {o['ceiling']:.3f}", flush=True)
+          f"independent, min score {row['median_diversity_min_score']:.2f}; observer channel {o['channel']} "
+          f"diversity {o['diversity']} ceiling {o['ceiling']}", flush=True)

@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from generator import quality, sweep
+from generator import quality
+from generator import sweep
+from generator.observer import GOOGLENET
 from generator.networks import load_model, network_input, truncated
 from generator.photos import find_photos, load_photo
 from tests.conftest import REPO
@@ -38,7 +40,7 @@ def test_score_relative_to_nature(value, mean, best, expected):
 def quality_args(tiny_model, tmp_path, *extra):
     return ["--model", str(tiny_model), "--methods", "fourier,seed", "--per-layer", "2", "--copies", "2",
             "--images", str(PHOTOS), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "q.json"),
-            "--sheet", str(tmp_path / "s.png"), "--quiet", *extra]
+            "--sheet", str(tmp_path / "s.png"), "--quiet", *(extra or ["--views", "none"])]
 
 
 def test_quality_report_on_a_tiny_model(tiny_model, tmp_path, capsys):
@@ -101,3 +103,19 @@ def test_the_sweep_tables_every_variant(tiny_model, tmp_path, capsys):
     assert [row["method"] for row in report["table"]] == ["fourier"] + [f"sweep-{n}" for n in sweep.variants()]
     assert all(row["seconds_per_filter"] > 0 and row["steady_seconds_per_filter"] > 0 for row in report["table"])
     assert "sweep-steps512" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not GOOGLENET.is_file(), reason="the GoogLeNet observer is in ../shared/models, absent here")
+def test_every_view_is_measured_with_a_model_observer(tiny_model, tmp_path, capsys):
+    args = quality_args(tiny_model, tmp_path, "--methods", "fourier", "--layers", "block2_conv1",
+                        "--view-layers", "block2_conv1", "--diversity", "2")
+    assert quality.main(args) == 0
+    views = json.loads((tmp_path / "q.json").read_text())["views"]
+    assert set(views["seconds_per_filter"]) == {"channel", "neuron", "negative", "diversity"}
+    (row,) = views["layers"].values()
+    for unit in row["filters"]:
+        assert len(unit["diversity_scores"]) == 2
+        assert -1e-6 <= unit["diversity_similarity"] <= 1 + 1e-6 and -1e-6 <= unit["independent_similarity"] <= 1 + 1e-6
+        for which in ("channel", "diversity", "diversity_and_channel"):
+            assert 0 <= unit[f"observer_{which}"] <= 1
+    assert "negative below all photos" in capsys.readouterr().out
