@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
+from tests.conftest import REPO
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -34,7 +35,8 @@ def site(tiny_model, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("browser")
     for args in (
         ["build", "--model", tiny_model, "--cache-dir", work / "cache", "--quiet", "--iters", 5,
-         "--method", "fourier,seed"],
+         "--method", "fourier,seed", "--views", "unit", "--diversity", 2,
+         "--images", REPO / "data" / "photos", "--examples", 3, "--bottom"],
         ["render", "--cache-dir", work / "cache", "--site-dir", work / "site"],
     ):
         assert main([str(a) for a in args]) == 0
@@ -98,7 +100,8 @@ def test_walk_index_block_layer_filter(page, base):
     assert page.url.endswith("filters/block2_conv1/3.html")
     assert page.locator("nav.crumbs").inner_text().split() == \
         ["Filter", "atlas", "›", "tiny", "›", "block2", "›", "block2_conv1", "›", "filter", "3"]
-    assert page.locator("figure img").count() == 2  # fourier and seed side by side
+    assert page.locator("section.side").first.locator(".large").first.locator("figure img").count() == 2 * 2
+    # fourier and seed side by side: channel and neuron
     assert page.errors == []
 
 
@@ -152,6 +155,32 @@ def test_grid_sorts_by_activation_and_resizes(page, server):
     page.fill("#thumb-size", "160")
     page.dispatch_event("#thumb-size", "input")
     assert page.eval_on_selector("#grid img", "img => img.getBoundingClientRect().width") == 160
+
+
+def test_grid_switches_between_the_views_and_the_top_photos(page, base):
+    page.goto(base + "tiny/layers/block2_conv1.html")
+    first = "#grid a.thumb img"
+    shown = lambda: page.eval_on_selector(first, "img => img.getAttribute('src')")
+    channel = shown()
+    for view in ("neuron", "negative", "diversity", "example"):
+        page.select_option("#show", view)
+        expected = page.eval_on_selector("#grid a.thumb", f"a => a.dataset.show{view.capitalize()}")
+        assert shown() == expected and shown() != channel
+    page.select_option("#show", "channel")
+    assert shown() == channel
+    assert page.errors == []
+
+
+def test_the_unit_page_shows_every_view_beside_the_photos(page, base):
+    page.goto(base + "tiny/filters/block2_conv1/3.html")
+    up, down = page.locator("section.side").nth(0), page.locator("section.side").nth(1)
+    assert up.locator("figure img").count() == 2 * 2 + 2 * 2  # channel and neuron, 2 diverse, per method
+    assert up.locator(".example").count() == 3 and down.locator(".example").count() == 3
+    assert down.locator("figure img").count() == 2  # the negative picture, per method
+    for img in page.locator("figure img").all():
+        assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+    assert "photo" in up.locator("figcaption").first.inner_text()
+    assert page.errors == []
 
 
 def test_focus_shows_activation_and_is_visible(page, server):
