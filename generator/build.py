@@ -195,7 +195,8 @@ def build(
         settings.method(name)  # unknown names and bad step counts fail before any work
     for name in settings.views:
         settings.view(name)
-    if settings.precision == "auto":
+    explicit = settings.precision != "auto"
+    if not explicit:
         from .optvis.engine import default_precision
 
         settings = replace(settings, precision=default_precision())
@@ -206,13 +207,14 @@ def build(
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
     chosen, wanted = selection(net, layers, filters)
     keys = picture_keys(settings, net, wanted)
+    precisions = {} if explicit else use_other_precision(settings, net, cache, wanted, keys)
     if shard:
         return build_shard(settings, net, cache, keys, wanted, shard, progress)
     activations, todo = find_cached(cache, keys, progress)
     started = time.perf_counter()
     if todo:
         activations.update(compute(settings, net, cache, keys, todo, progress))
-    record = make_record(settings, net, chosen, wanted, keys, activations)
+    record = make_record(settings, net, chosen, wanted, keys, activations, precisions)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
     if examples:
         attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
@@ -221,6 +223,24 @@ def build(
     if write_record:
         atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
     return record
+
+
+def use_other_precision(settings: Settings, net: Network, cache: Cache, wanted: dict, keys: dict) -> dict:
+    """Where a filter's pictures are missing but whole ones made in the other
+    precision are cached (a cache merged from, or copied off, another kind of
+    machine), take those: `keys` is changed in place. Returns the precision of
+    each filter's pictures so taken."""
+    other = "float32" if settings.precision == "bfloat16" else "bfloat16"
+    missing = {k: members for k, members in keys.items() if not all(map(cache.has, members))}
+    if not missing:
+        return {}
+    alternates = picture_keys(replace(settings, precision=other), net, wanted)
+    taken = {}
+    for group in missing:
+        if all(cache.get(key) is not None for key in alternates[group]):
+            keys[group] = alternates[group]
+            taken[group] = other
+    return taken
 
 
 def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:

@@ -20,11 +20,12 @@ RECORDS = "builds"  # one record per model: the last build of it, which `render`
 SCHEMA_VERSION = 2
 
 
-def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
-    """What `render` needs: the network, its layers, and each picture's cache key."""
+def make_record(settings, net, chosen, wanted, keys, activations, precisions=None) -> dict:
+    """What `render` needs: the network, its layers, and each picture's cache key.
+    `precisions`: where pictures of another precision than the build's were taken."""
     layers = []
     for layer in chosen:
-        entries = [{"index": i, "images": filter_images(settings, layer.name, i, keys, activations)}
+        entries = [{"index": i, "images": filter_images(settings, layer.name, i, keys, activations, precisions or {})}
                    for i in wanted[layer.name]]
         layers.append({**asdict(layer), "entries": entries})
     return {
@@ -43,10 +44,11 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
     }
 
 
-def filter_images(settings, layer: str, index: int, keys: dict, activations: dict) -> list[dict]:
+def filter_images(settings, layer: str, index: int, keys: dict, activations: dict, precisions: dict) -> list[dict]:
     """A filter's pictures: per method and view, each of the view's pictures."""
     return [
-        {"method": m, "view": v, "member": member, "key": key, "activation": activation}
+        {"method": m, "view": v, "member": member, "key": key, "activation": activation,
+         "precision": precisions.get((m, v, layer, index), settings.precision)}
         for m in settings.methods
         for v in settings.views
         for member, (key, activation) in enumerate(zip(keys[(m, v, layer, index)], activations[(m, v, layer, index)]))
@@ -108,6 +110,7 @@ def upgrade(record: dict, cache_root: Path) -> dict:
                 for image in entry["images"]:
                     image.setdefault("view", "channel")
                     image.setdefault("member", 0)
+                    image.setdefault("precision", record["settings"]["precision"])
         record["views"] = {"channel": {"objective": "mean", "pictures": 1}}
         record["schema"] = SCHEMA_VERSION
     return record

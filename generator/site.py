@@ -63,6 +63,7 @@ class Picture:
     view: str = "channel"
     member: int = 0
     unit: dict | None = None  # its unit output before the nonlinearity, measured as the photos' ("mean", "centre")
+    precision: str = ""  # the arithmetic that made it
 
     @property
     def title(self) -> str:
@@ -261,7 +262,7 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
-                        img["activation"], img["view"], img["member"], img.get("unit"))
+                        img["activation"], img["view"], img["member"], img.get("unit"), img["precision"])
                 for img in entry["images"]
             ]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
@@ -400,7 +401,7 @@ def manifest(model: ModelPage) -> dict:
                                 "page": f.path,
                                 "pictures": [
                                     {"method": p.method, "view": p.view, "member": p.member, "image": p.image,
-                                     "thumbnail": p.thumb, "activation": p.activation,
+                                     "thumbnail": p.thumb, "activation": p.activation, "precision": p.precision,
                                      **({"unit": p.unit} if p.unit else {})}
                                     for p in f.pictures
                                 ],

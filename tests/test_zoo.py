@@ -13,7 +13,7 @@ from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import DEFAULT_METHOD, METHODS
 from generator.shards import assign_shards, work_units
 from generator.tf_quiet import import_keras
-from tests.conftest import make_tiny_model, run_cli
+from tests.conftest import make_tiny_model, read_record, run_cli
 from tests.test_faults import tree
 from tests.test_pipeline import broken_links
 
@@ -112,3 +112,34 @@ def test_merging_something_that_is_no_cache(atlas, tmp_path):
     (tmp_path / "nothing").mkdir()
     code, _, err = atlas("merge", tmp_path / "nothing", "--cache-dir", tmp_path / "c")
     assert code == 1 and "is not an atlas cache" in err
+
+
+@pytest.mark.parametrize("made, machine", [("float32", "bfloat16"), ("bfloat16", "float32")])
+def test_a_cache_made_on_another_kind_of_cpu_is_used_as_it_is(atlas, tiny_model, tmp_path, monkeypatch, made, machine):
+    """Shards made on one kind of machine, merged and built on the other, compute nothing."""
+    import generator.optvis.engine as engine
+
+    args = ["--model", tiny_model, "--quiet", "--iters", 3, "--views", "channel,diversity", "--diversity", "2",
+            "--layers", "block2_conv1"]
+    assert atlas("build", *args, "--precision", made, "--cache-dir", tmp_path / "part")[0] == 0
+    assert atlas("merge", tmp_path / "part", "--cache-dir", tmp_path / "merged")[0] == 0
+    monkeypatch.setattr(engine, "default_precision", lambda: machine)
+
+    def no_compute(*a, **kw):
+        raise AssertionError(f"pictures made in {made} must be found by a default build on a {machine} machine")
+
+    with monkeypatch.context() as m:
+        m.setattr(LayerEngine, "run", no_compute)
+        assert atlas("build", *args, "--cache-dir", tmp_path / "merged")[0] == 0
+    record = read_record(tmp_path / "merged")
+    assert record["settings"]["precision"] == machine
+    assert {i["precision"] for l in record["layers"] for e in l["entries"] for i in e["images"]} == {made}
+    render(atlas, tmp_path / "merged", tmp_path / "site")
+    page = (tmp_path / "site" / "tiny" / "filters" / "block2_conv1" / "0.html").read_text()
+    assert f"made in {made}" in page
+    manifest = json.loads((tmp_path / "site" / "atlas.json").read_text())
+    assert manifest["models"][0]["blocks"][0]["layers"][0]["filters"][0]["pictures"][0]["precision"] == made
+
+    # Asked for by name, the machine's own precision is computed.
+    assert atlas("build", *args, "--precision", machine, "--cache-dir", tmp_path / "merged")[0] == 0
+    assert read_record(tmp_path / "merged")["computed"]["filters"] == 6 * 2
