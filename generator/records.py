@@ -110,7 +110,10 @@ def upgrade(record: dict, cache_root: Path) -> dict:
                 for image in entry["images"]:
                     image.setdefault("view", "channel")
                     image.setdefault("member", 0)
-                    image.setdefault("precision", record["settings"]["precision"])
         record["views"] = {"channel": {"objective": "mean", "pictures": 1}}
         record["schema"] = SCHEMA_VERSION
+    for layer in record["layers"]:  # pictures were the build's precision before each had its own
+        for entry in layer["entries"]:
+            for image in entry["images"]:
+                image.setdefault("precision", record["settings"]["precision"])
     return record

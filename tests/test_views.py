@@ -164,13 +164,15 @@ def test_diversity_is_minus_the_gram_similarity_to_the_rest_of_the_group():
     rng = np.random.default_rng(1)
     one = rng.uniform(0, 1, (1, 4, 4, 3)).astype(np.float32)
     same = unit_batch(np.concatenate([one, one, one]), [0, 0, 0])
-    assert np.allclose(diversity(3)(same), [-2.0, -2.0, -2.0], atol=1e-5)  # cosine 1 with each of two others
+    assert np.allclose(diversity(3, relative=False)(same), [-2.0, -2.0, -2.0], atol=1e-5)  # cosine 1 with two others
+    scale = np.abs(one[..., 0].mean())  # filter 0's mean output, the same for the three
+    assert np.allclose(diversity(3)(same), [-2.0 * scale] * 3, atol=1e-5)
     apart = np.zeros((2, 4, 4, 3), np.float32)
     apart[0, ..., 0], apart[1, ..., 1] = 1.0, 1.0  # Grams with no entry in common
     assert np.allclose(diversity(2)(unit_batch(apart, [0, 0])), [0.0, 0.0], atol=1e-6)
     # two filters' groups in one batch do not see each other
     mixed = unit_batch(np.concatenate([apart, one, one]), [0, 0, 1, 1])
-    assert np.allclose(diversity(2)(mixed), [0.0, 0.0, -1.0, -1.0], atol=1e-5)
+    assert np.allclose(diversity(2, relative=False)(mixed), [0.0, 0.0, -1.0, -1.0], atol=1e-5)
 
 
 def test_the_neuron_sees_only_its_receptive_field():

@@ -88,11 +88,29 @@ class Neuron(Objective):
 class Diversity(Objective):
     """Lucid's diversity: each of a filter's `group` images is pushed away from
     the others by minus the cosine similarity of their Gram matrices (channel
-    correlations over positions) at the unit's layer, after its nonlinearity."""
+    correlations over positions) at the unit's layer, after its nonlinearity.
+
+    Lucid weighs it against a channel whose outputs are in the hundreds; a
+    unit's scale varies by orders of magnitude between layers and networks
+    (MobileNet's conv_pw_8 peaks at about 6, conv_pw_13 at about 80), so
+    `relative` multiplies it by the group's mean absolute channel output,
+    held constant for the gradient: its weight then means the same anywhere."""
 
     group: int = 4
+    relative: bool = True
 
     def __call__(self, unit):
+        import tensorflow as tf
+
+        similarity = self.similarity(unit)
+        if not self.relative:
+            return -similarity
+        scale = tf.abs(Channel()(unit))
+        scale = tf.repeat(tf.reduce_mean(tf.reshape(scale, [-1, self.group]), axis=1), self.group)
+        return -tf.stop_gradient(scale) * similarity
+
+    def similarity(self, unit):
+        """Each image's summed Gram cosine similarity with the others of its group."""
         import tensorflow as tf
 
         acts = tf.cast(unit.activated, tf.float32)
@@ -103,10 +121,11 @@ class Diversity(Objective):
                                      epsilon=1e-10)
         similarity = tf.matmul(grams, grams, transpose_b=True)  # (filters, group, group)
         others = tf.reduce_sum(similarity, axis=-1) - tf.linalg.diag_part(similarity)
-        return -tf.reshape(others, [batch])
+        return tf.reshape(others, [batch])
 
     def key(self):
-        return {"diversity": "gram cosine after activation", "group": self.group}
+        key = {"diversity": "gram cosine after activation", "group": self.group}
+        return key | {"times": "the group's mean absolute channel"} if self.relative else key
 
 
 @dataclass(frozen=True)
@@ -149,5 +168,5 @@ def neuron() -> Objective:
     return Neuron()
 
 
-def diversity(group: int = 4) -> Objective:
-    return Diversity(group)
+def diversity(group: int = 4, relative: bool = True) -> Objective:
+    return Diversity(group, relative)
