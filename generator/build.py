@@ -25,6 +25,7 @@ from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
+from .words import plural
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
@@ -300,7 +301,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                     bar.update(len(batch))
                     overall.update(len(batch))
             seconds = time.perf_counter() - started
-            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({method}, {settings.precision})", progress)
+            report(f"{layer}: {plural(len(indices), 'filter')} in {seconds:.1f} s ({method}, {settings.precision})", progress)
     return activations
 
 
@@ -366,4 +367,6 @@ def safe_name(name: str) -> str:
 
 
 def report(message: str, progress: bool) -> None:
-    tqdm.write(message) if progress else print(message)
+    """A progress line, above the progress bars; nothing at all with --quiet (progress off)."""
+    if progress:
+        tqdm.write(message)

@@ -25,6 +25,7 @@ import jinja2
 from .build import read_records, safe_name
 from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
+from .words import plural
 
 # The top-level templates/ folder, installed as the package `generator.templates`.
 TEMPLATES = resources.files("generator.templates")
@@ -357,6 +358,7 @@ def jinja_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["plural"] = plural  # {{ n | plural("filter") }}: "1 filter", "2 filters"
     return env
 
 

@@ -136,7 +136,7 @@ def test_unreadable_photos_are_reported_and_skipped(atlas, tiny_model, tmp_path)
     shutil.copytree(PHOTOS, folder / "nested")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "notes.png").write_text("hello")
-    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet",
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache",  # not --quiet
                            "--iters", 2, "--images", folder, "--layers", "block1_conv1")
     assert code == 0, err
     assert "from 5 photos in" in out and "2 unreadable skipped" in out

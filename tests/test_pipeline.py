@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from html.parser import HTMLParser
@@ -274,3 +275,34 @@ def test_visualize_with_the_fourier_method(atlas, tiny_model, tmp_path):
     assert code == 0, err
     pixels, meta = decode_png((tmp_path / "f.png").read_bytes())
     assert pixels.shape == (16, 16, 3) and meta["method"] == "fourier" and meta["filter"] == 2
+
+
+def test_quiet_prints_the_final_line_alone_and_counts_read_right(atlas, tiny_model, tmp_path):
+    """--quiet: no per-layer reports, no preprocessing line, only the final line;
+    one of anything is singular, on the command line and on every page."""
+    from tests.test_examples import PHOTOS
+
+    cache = tmp_path / "cache"
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 2,
+                           "--layers", "block2_conv1", "--filters", "0", "--images", PHOTOS, "--examples", 1)
+    assert code == 0, err
+    assert out.splitlines() == [f"tiny: 1 filter of 1 layer ready in {cache}; "
+                                f"top 1 example per filter from 5 photos in {PHOTOS}"]
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--iters", 2,
+                           "--layers", "block2_conv1", "--filters", "1")
+    assert code == 0, err
+    assert "block2_conv1: 1 filter in " in out and "tiny.keras: preprocessing tf" in out  # shown without --quiet
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--iters", 1, "--quiet",
+                           "--method", "fourier,seed", "--layers", "block2_conv1", "--filters", "0")
+    assert code == 0, err
+    code, out, err = atlas("render", "--cache-dir", cache, "--site-dir", tmp_path / "site")
+    assert out.splitlines() == [f"site with 5 pages in {tmp_path / 'site'}; open {tmp_path / 'site' / 'index.html'}"]
+    site = tmp_path / "site"
+    text = {p.relative_to(site).as_posix(): " ".join(p.read_text().split()) for p in site.rglob("*.html")}
+    for name, page in text.items():
+        assert not re.search(r"\b1 (filter|layer|block|photo|step|model|convolution layer)s\b", page), name
+    assert "1 filter in 1 layer and 1 block" in text["index.html"]
+    assert "1 of 6 filters" in text["tiny/index.html"] and "1 filter in 1 convolution layer" in text["tiny/index.html"]
+    assert "1 layer, 1 filter." in text["tiny/blocks/block2.html"]
+    assert "1 of 6 filters." in text["tiny/layers/block2_conv1.html"]
+    assert "1 step</dd>" in text["tiny/filters/block2_conv1/0.html"]
