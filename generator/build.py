@@ -194,6 +194,7 @@ def build(
     if todo:
         activations.update(compute(settings, net, cache, keys, todo, progress))
     record = make_record(settings, net, chosen, wanted, keys, activations)
+    record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
     if examples:
         attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
@@ -214,7 +215,7 @@ def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
     started = time.perf_counter()
     if todo:
         compute(settings, net, cache, keys, todo, progress)
-    return {"model": model_name(net.name), "shard": [index, count], "filters": len(own),
+    return {"model": unique_model_name(cache.root, net), "shard": [index, count], "filters": len(own),
             "cost": sum(u.cost for u in mine), "total_cost": sum(u.cost for u in units),
             "computed": {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}}
 
@@ -247,7 +248,7 @@ def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, 
     net = open_network(settings, cache)
     chosen, wanted = selection(net, layers, filters)
     found, summary = make_examples(net, chosen, wanted, options, cache, progress, lambda m: report(m, progress))
-    path = record_path(cache.root, model_name(net.name))
+    path = record_path(cache.root, unique_model_name(cache.root, net))
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -329,7 +330,7 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
         "model": model_name(net.name),
         "network_sha256": net.sha256,
         "weights": net.weights_note,
-        "source": str(net.source),
+        "source": str(Path(net.source).resolve()),
         "input_shape": net.description["input_shape"],
         "preprocess": {"mode": net.preprocess, "why": net.preprocess_why},
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
@@ -341,6 +342,39 @@ def make_record(settings, net, chosen, wanted, keys, activations) -> dict:
 def model_name(model: str) -> str:
     """What the atlas calls a model: a built-in's name, or a model file's name without its suffix."""
     return Path(model).stem if models.is_model_file(model) else model
+
+
+def unique_model_name(cache_root: Path, net: Network) -> str:
+    """What this cache calls the model: `model_name`'s name, unless another
+    model's build already has it; then that name and the first 8 hex digits of
+    the file's sha256 (`net-1a2b3c4d`). A model whose build is in the cache
+    (the same file content, or the same file rebuilt after a change) keeps its name."""
+    base = model_name(net.name)
+    builds = {}
+    for path in sorted((cache_root / RECORDS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            builds[record["model"]] = record
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # render reports a corrupt record; here it only claims no name
+    source = Path(net.source).resolve()
+    same = lambda r: r.get("network_sha256") == net.sha256 or Path(r.get("source", "")).resolve() == source
+    mine = [name for name, record in builds.items() if same(record)]
+    if mine:
+        return base if base in mine else mine[0]
+    for name in (base, f"{base}-{net.sha256[:8]}", f"{base}-{net.sha256[:16]}", f"{base}-{net.sha256}"):
+        if name not in builds:
+            return name
+    raise AtlasError(f"cannot name {net.name}: every name derived from {base} is taken in {cache_root}")
+
+
+def claim_model_name(cache_root: Path, net: Network, progress: bool) -> str:
+    """`unique_model_name`, saying so when a taken name got a digest."""
+    name = unique_model_name(cache_root, net)
+    if name != model_name(net.name):
+        report(f"{Path(net.name).name}: another model in {cache_root} is called {model_name(net.name)}; "
+               f"this one (sha256 {net.sha256[:12]}) is {name}", progress)
+    return name
 
 
 def record_path(cache_root: Path, model: str) -> Path:
