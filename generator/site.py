@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,9 @@ STATIC = ("style.css", "atlas.js")
 # versions, and every folder marked as a model's.
 MANAGED_DIRS = ("img", "thumbs", "examples", "blocks", "layers", "filters")
 MODEL_MARKER = ".atlas-model"
+# A temporary file (cache.write_temporary's `.NAME.*.tmp`) this old is a killed
+# render's leftover; a younger one may be another render's, about to be renamed.
+TEMPORARY_MAX_AGE_S = 3600
 
 
 @dataclass
@@ -390,21 +394,33 @@ def jinja_env() -> jinja2.Environment:
 
 
 def remove_stale(site: Path, written: set[Path]) -> None:
-    """Delete what earlier renders made and this one did not, in render's own folders only."""
+    """Delete what earlier renders made and this one did not, in render's own
+    folders only. Another render of the same site may be writing meanwhile:
+    its temporary files are left alone, and folders may come and go."""
     folders = [site / name for name in MANAGED_DIRS]
     folders += [marker.parent for marker in site.glob(f"*/{MODEL_MARKER}")]
     for folder in folders:
         for path in sorted(folder.rglob("*"), reverse=True):
-            # Another render of the same site may remove or add files meanwhile.
-            if path.is_file() and path not in written:
+            if path.is_file() and path not in written and not in_flight(path):
                 path.unlink(missing_ok=True)
-            elif path.is_dir() and not any(path.iterdir()):
-                try:
-                    path.rmdir()
-                except OSError:  # gone already, or just filled again
-                    pass
-        if folder.is_dir() and not any(folder.iterdir()):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            elif path.is_dir():
+                remove_if_empty(path)
+        remove_if_empty(folder)
+
+
+def in_flight(path: Path) -> bool:
+    """Whether `path` is a temporary file another render may still rename into place."""
+    if not (path.name.startswith(".") and path.name.endswith(".tmp")):
+        return False
+    try:
+        return time.time() - path.stat().st_mtime < TEMPORARY_MAX_AGE_S
+    except FileNotFoundError:  # renamed meanwhile
+        return False
+
+
+def remove_if_empty(folder: Path) -> None:
+    try:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:  # gone already, or just filled again
+        pass
