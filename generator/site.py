@@ -31,8 +31,13 @@ from .words import plural
 # The top-level templates/ folder, installed as the package `generator.templates`.
 TEMPLATES = resources.files("generator.templates")
 PREVIEW_COUNT = 8
-THUMB_SIZE = 96
+THUMB_SIZE = 96  # the longer side; thumbnails keep the picture's aspect ratio
 THUMB_QUALITY = 80
+# Pillow filters by name: larger pictures are reduced with Lanczos, smaller ones
+# enlarged with nearest-neighbour, so their pixels stay pixels.
+THUMB_DOWNSCALE = "lanczos"
+THUMB_UPSCALE = "nearest"
+LARGE_SIZE = 384  # the filter page shows the picture this large on its longer side
 STATIC = ("style.css", "atlas.js")
 # What render owns in the site folder; anything else there is left alone:
 # the shared image folders, the folders of single-model sites of earlier
@@ -50,6 +55,8 @@ class Picture:
     image: str  # path of the PNG under the site root
     thumb: str  # path of its small WebP thumbnail
     activation: float
+    width: int = LARGE_SIZE  # as shown on the filter page: the picture's own aspect ratio
+    height: int = LARGE_SIZE
 
 
 @dataclass
@@ -243,7 +250,7 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
-                        img["activation"])
+                        img["activation"], *large_size(cache.path(img["key"])))
                 for img in entry["images"]
             ]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
@@ -287,21 +294,38 @@ def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -
 
 
 def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
-    """A lossy WebP of the picture, ~7x smaller than the PNG; made once, kept in the cache."""
-    path = cache.root / "thumbs" / f"{digest}.webp"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
+    """A lossy WebP of the picture, ~7x smaller than the PNG, THUMB_SIZE on its
+    longer side; made once, kept in the cache under its source, size and filter."""
     from PIL import Image
 
-    out = io.BytesIO()
     with Image.open(io.BytesIO(png)) as img:
-        img.convert("RGB").resize((THUMB_SIZE, THUMB_SIZE), Image.NEAREST).save(
+        size = fit(img.size, THUMB_SIZE)
+        method = THUMB_DOWNSCALE if max(img.size) > THUMB_SIZE else THUMB_UPSCALE
+        path = cache.root / "thumbs" / f"{digest}-{size[0]}x{size[1]}-{method}-q{THUMB_QUALITY}.webp"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        out = io.BytesIO()
+        img.convert("RGB").resize(size, getattr(Image.Resampling, method.upper())).save(
             out, format="WEBP", quality=THUMB_QUALITY, method=6
         )
     atomic_write(path, out.getvalue())
     return out.getvalue()
+
+
+def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is `longest`, the aspect ratio kept."""
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def large_size(png_path: Path) -> tuple[int, int]:
+    """The filter page's width and height for a cached picture: its own size
+    (read from the PNG header) scaled to LARGE_SIZE on the longer side."""
+    with open(png_path, "rb") as f:
+        header = f.read(24)
+    return fit((int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")), LARGE_SIZE)
 
 
 def jump_example(model: ModelPage, qualified: bool = False) -> str:

@@ -306,3 +306,72 @@ def test_quiet_prints_the_final_line_alone_and_counts_read_right(atlas, tiny_mod
     assert "1 layer, 1 filter." in text["tiny/blocks/block2.html"]
     assert "1 of 6 filters." in text["tiny/layers/block2_conv1.html"]
     assert "1 step</dd>" in text["tiny/filters/block2_conv1/0.html"]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def webp_pixels(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def test_thumbnails_keep_the_aspect_ratio_and_are_filtered(tmp_path, monkeypatch):
+    """Reduced with an area-like filter (1-px stripes become grey, not moiré),
+    enlarged with nearest-neighbour (pixels stay blocks), keyed by source, size and filter."""
+    from generator import site
+    from generator.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    stripes = np.zeros((160, 224, 3))
+    stripes[:, ::2] = 255  # the finest detail a 224 px picture has
+    thumb = webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes)))
+    assert thumb.shape == (69, 96, 3)  # 224x160 scaled to 96 on the longer side
+    assert abs(thumb.mean() - 127.5) < 8 and thumb.std() < 12, (thumb.mean(), thumb.std())
+
+    checker = (np.indices((16, 24)).sum(axis=0) % 2 * 255)[..., None].repeat(3, axis=2)
+    thumb = webp_pixels(site.thumbnail(cache, "b" * 64, png_bytes(checker)))
+    assert thumb.shape == (64, 96, 3)  # 4 x 4 pixels for each of the picture's
+    centres = thumb[1::4, 1::4][:, :, 0]  # the inner corner of every block
+    assert np.abs(centres - checker[:, :, 0]).max() < 48
+
+    monkeypatch.setattr(site, "THUMB_SIZE", 48)  # another size: another thumbnail, not the cached one
+    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).shape == (34, 48, 3)
+    monkeypatch.setattr(site, "THUMB_DOWNSCALE", "nearest")  # another filter: made again
+    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).std() > 100
+    assert len(list((tmp_path / "cache" / "thumbs").iterdir())) == 4
+
+
+def test_a_non_square_picture_keeps_its_shape_on_the_site(atlas, tmp_path):
+    from PIL import Image
+
+    from generator.tf_quiet import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 24, 3))
+    model = tmp_path / "wide.keras"
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="block1_conv1")(inputs)).save(model)
+    code, _, err = atlas(*build_args(model, tmp_path, "--iters", 1, "--filters", "0"))
+    assert code == 0, err
+    assert atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")[0] == 0
+    site = tmp_path / "site"
+    page = (site / "wide" / "filters" / "block1_conv1" / "0.html").read_text()
+    assert re.search(r'<img src="[./]*img/\w+\.png" width="384" height="256"', page)
+    (thumb,) = (site / "thumbs").iterdir()
+    with Image.open(thumb) as image:
+        assert image.size == (96, 64)
+    css = (site / "style.css").read_text()
+    large = re.search(r"\.large img \{[^}]*\}", css.replace(".thumb img, .large img", "")).group(0)
+    assert "aspect-ratio" not in large and "image-rendering: pixelated" in css
