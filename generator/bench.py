@@ -105,9 +105,9 @@ def run(args) -> dict:
     precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))
     layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
-    filters = list(range(args.filters))
     rows, side_by_side = [], []
     for layer in layers:
+        filters = list(range(min(args.filters, layer.filters)))  # a model file's layer may have fewer
         seed_s, seed_results = time_seed_loop(net, layer.name, filters, args.iters, args.seed)
         engine = LayerEngine(net, layer.name, precision)
         engine_s, images, acts = time_engine(engine, layer.name, filters, args.iters, args.seed)

@@ -47,12 +47,12 @@ def test_bench_on_stage_named_layers_and_a_non_square_input(tmp_path):
 
     model = make_stage_model(tmp_path / "stages.keras")
     out, sheet = tmp_path / "bench.json", tmp_path / "sheet.png"
-    code = bench.main(["--model", str(model), "--filters", "2", "--iters", "2", "--precision", "bfloat16",
+    code = bench.main(["--model", str(model), "--filters", "5", "--iters", "2", "--precision", "bfloat16",
                        "--example-images", "0", "--out", str(out), "--sheet", str(sheet)])
     assert code == 0
     report = json.loads(out.read_text())
-    assert set(report["sample"]) == {"conv1", "conv_pw_1"}  # the last conv of stage1 and stage2
+    assert report["sample"] == {"conv1": 4, "conv_pw_1": 5}  # the last conv of each stage, as many filters as it has
     assert [r["block"] for r in report["layers"]] == ["stage1", "stage2"]
     assert report["full_atlas_estimate_s"] > 0
-    with Image.open(sheet) as image:  # 2 layers x 2 filters, seed | float32 | bfloat16 side by side
-        assert image.size == (3 * 28 + 2 * 4, 4 * 20)
+    with Image.open(sheet) as image:  # 2 layers x 4 filters, seed | float32 | bfloat16 side by side
+        assert image.size == (3 * 28 + 2 * 4, 8 * 20)
