@@ -62,9 +62,11 @@ publish:
 	git push $(REMOTE) gh-pages && \
 	echo "Pushed $(SITE_DIR)/ to branch gh-pages of $(REMOTE)"
 
-# The seed's loop against the engine, side by side; writes bench.json.
-bench: venv $(BENCH_WEIGHTS)
-	$(BIN)/python -m generator.bench --weights $(BENCH_WEIGHTS)
+# The seed's loop against the engine, side by side; writes bench.json. MODEL= takes a
+# built-in name or a .keras file (a file carries its own weights); default vgg16.
+bench_weights = $(if $(MODEL),$(WEIGHTS),$(BENCH_WEIGHTS))
+bench: venv $(filter $(SEEDED_WEIGHTS),$(bench_weights))
+	$(BIN)/python -m generator.bench $(if $(MODEL),--model $(MODEL)) $(if $(bench_weights),--weights $(bench_weights))
 
 # Each method's pictures scored against natural photos on a real network (default: the
 # MobileNet in ../shared/models; MODEL= and WEIGHTS= for another); writes quality.json.

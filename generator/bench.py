@@ -105,9 +105,9 @@ def run(args) -> dict:
     precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))
     layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
-    filters = list(range(args.filters))
     rows, side_by_side = [], []
     for layer in layers:
+        filters = list(range(min(args.filters, layer.filters)))  # a model file's layer may have fewer
         seed_s, seed_results = time_seed_loop(net, layer.name, filters, args.iters, args.seed)
         engine = LayerEngine(net, layer.name, precision)
         engine_s, images, acts = time_engine(engine, layer.name, filters, args.iters, args.seed)
@@ -116,6 +116,7 @@ def run(args) -> dict:
         flops = conv_flops_per_step(engine.submodel) * args.iters
         row = {
             "layer": layer.name,
+            "block": layer.block,
             "filters": len(filters),
             "seed_s_per_filter": seed_s / len(filters),
             "engine_s_per_filter": engine_s / len(filters),
@@ -209,10 +210,11 @@ def time_examples(net, args) -> dict:
 
 def estimate_full_atlas(net, rows, iters) -> float:
     """Seconds for every filter: each layer's FLOPs at the full-batch rate of the
-    sampled layer of its block."""
+    sampled layer of its block (whatever the block is called: VGG's block3,
+    MobileNet's stage2, ResNet's conv2_block1)."""
     from .networks import truncated
 
-    rate = {r["layer"].split("_")[0]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
+    rate = {r["block"]: r["gflop_per_filter"] / r["engine_full_batch_s_per_filter"] for r in rows}
     total = 0.0
     for layer in described_layers(net):
         gflop = conv_flops_per_step(truncated(net, layer.name)) * iters / 1e9
@@ -227,11 +229,13 @@ def write_contact_sheet(side_by_side, path: Path) -> None:
     tiles = []
     for _, seed_imgs, f32_imgs, bf16_imgs in side_by_side:
         for a, b, c in zip(seed_imgs, f32_imgs, bf16_imgs):
-            tiles.append(np.concatenate([to_uint8(a), pad(), to_uint8(b), pad(), to_uint8(c)], axis=1))
+            gap = pad(height=to_uint8(a).shape[0])
+            tiles.append(np.concatenate([to_uint8(a), gap, to_uint8(b), gap, to_uint8(c)], axis=1))
     Image.fromarray(np.concatenate(tiles, axis=0)).save(path)
 
 
 def pad(width: int = 4, height: int = 96) -> np.ndarray:
+    """A white gap between pictures of `height` pixels (the network's input height)."""
     return np.full((height, width, 3), 255, np.uint8)
 
 

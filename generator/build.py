@@ -21,12 +21,14 @@ from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
 from .names import model_name
 from .examples.measure import measure_pictures
-from .records import attach_examples, attach_measures, make_record, record_path, record_pictures
+from .records import (attach_examples, attach_measures, make_record, record_path, record_pictures,
+                      unique_model_name)
 from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .optvis.views import DEFAULT_DIVERSITY, DEFAULT_VIEWS, View, check_diversity, make_view
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
+from .words import plural
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
@@ -215,6 +217,7 @@ def build(
     if todo:
         activations.update(compute(settings, net, cache, keys, todo, progress))
     record = make_record(settings, net, chosen, wanted, keys, activations, precisions)
+    record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
     if examples:
         attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
@@ -255,7 +258,7 @@ def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
     started = time.perf_counter()
     if todo:
         compute(settings, net, cache, keys, todo, progress)
-    return {"model": model_name(net.name), "shard": [index, count], "filters": len(own),
+    return {"model": unique_model_name(cache.root, net), "shard": [index, count], "filters": len(own),
             "cost": sum(u.cost for u in mine), "total_cost": sum(u.cost for u in units),
             "computed": {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}}
 
@@ -279,7 +282,7 @@ def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, 
     net = open_network(settings, cache)
     chosen, wanted = selection(net, layers, filters)
     found, summary = make_examples(net, chosen, wanted, options, cache, progress, lambda m: report(m, progress))
-    path = record_path(cache.root, model_name(net.name))
+    path = record_path(cache.root, unique_model_name(cache.root, net))
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
@@ -344,7 +347,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                     overall.update(len(batch))
             seconds = time.perf_counter() - started
             what = method if view == "channel" else f"{method}, {view}"
-            report(f"{layer}: {len(indices)} filters in {seconds:.1f} s ({what}, {settings.precision})", progress)
+            report(f"{layer}: {plural(len(indices), 'filter')} in {seconds:.1f} s ({what}, {settings.precision})", progress)
     return activations
 
 
@@ -353,5 +356,16 @@ def chunks(items: list, size: int):
         yield items[start : start + size]
 
 
+def claim_model_name(cache_root: Path, net: Network, progress: bool) -> str:
+    """`unique_model_name`, saying so when a taken name got a digest."""
+    name = unique_model_name(cache_root, net)
+    if name != model_name(net.name):
+        report(f"{Path(net.name).name}: another model in {cache_root} is called {model_name(net.name)}; "
+               f"this one (sha256 {net.sha256[:12]}) is {name}", progress)
+    return name
+
+
 def report(message: str, progress: bool) -> None:
-    tqdm.write(message) if progress else print(message)
+    """A progress line, above the progress bars; nothing at all with --quiet (progress off)."""
+    if progress:
+        tqdm.write(message)

@@ -91,8 +91,14 @@ def atomic_write(path: Path, data: bytes) -> None:
 def write_temporary(folder: Path, prefix: str, data: bytes) -> str:
     """`data` on disk under a name no other process can pick (so concurrent
     builds never touch each other's temporaries); returns its path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+    for attempt in range(5):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
+            break
+        except FileNotFoundError:  # a render's cleanup removed the folder while it was empty
+            if attempt == 4:
+                raise
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the site from a web server's user
         with os.fdopen(fd, "wb") as f:

@@ -12,6 +12,7 @@ from . import __version__
 from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
 from .errors import AtlasError
 from .optvis.methods import METHODS
+from .words import plural
 from .networks import BUILTIN_MODELS, DEFAULT_MODEL, PREPROCESS_MODES
 
 DEFAULT_SITE = Path("site")
@@ -200,7 +201,7 @@ def run_build(args) -> None:
     if len(models) > 1 and args.weights:
         raise AtlasError("--weights names one model's file; build several models one --model at a time to use it")
     shard = parse_shard(args.shard)
-    if shard and args.images:
+    if shard and args.images and not args.quiet:
         print("--images: a shard computes pictures only; the build over the merged caches finds the examples")
     for model in models:
         settings = replace(
@@ -210,15 +211,15 @@ def run_build(args) -> None:
         )
         if shard:
             part = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet, shard=shard)
-            print(f"{part['model']}: shard {shard[0]}/{shard[1]}, {part['filters']} filters "
+            print(f"{part['model']}: shard {shard[0]}/{shard[1]}, {plural(part['filters'], 'filter')} "
                   f"({part['cost'] / part['total_cost']:.1%} of the estimated work) ready in {args.cache_dir}")
             continue
         record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
                        examples=example_options(args))
         count = sum(len(layer["entries"]) for layer in record["layers"])
-        print(f"{record['model']}: {count} filters of {len(record['layers'])} layers ready in {args.cache_dir}")
-        if "examples" in record:
-            print(examples_line(record["examples"]))
+        examples = f"; {examples_line(record['examples'])}" if "examples" in record else ""
+        print(f"{record['model']}: {plural(count, 'filter')} of {plural(len(record['layers']), 'layer')} "
+              f"ready in {args.cache_dir}{examples}")
 
 
 def run_merge(args) -> None:
@@ -226,7 +227,8 @@ def run_merge(args) -> None:
 
     counts = merge_caches(args.sources, args.cache_dir)
     corrupt = f", {counts['corrupt']} corrupt skipped" if counts["corrupt"] else ""
-    print(f"merged {len(args.sources)} caches into {args.cache_dir}: {counts['copied']} files copied, "
+    print(f"merged {plural(len(args.sources), 'cache')} into {args.cache_dir}: "
+          f"{plural(counts['copied'], 'file')} copied, "
           f"{counts['present']} already there{corrupt}; `filter-atlas build` now renders from it")
 
 
@@ -235,17 +237,17 @@ def run_examples(args) -> None:
 
     summary, attached = examples_only(model_settings(args), args.cache_dir, example_options(args),
                                       args.layers, args.filters, progress=not args.quiet)
-    print(examples_line(summary))
     if attached:
-        print("added to the last build; `filter-atlas render` shows them")
+        print(f"{examples_line(summary)}; added to the last build; `filter-atlas render` shows them")
     else:
-        print(f"no build of this network in {args.cache_dir} to add them to: "
+        print(f"{examples_line(summary)}; no build of this network in {args.cache_dir} to add them to: "
               "`filter-atlas build --images DIR` builds and shows them")
 
 
 def examples_line(summary: dict) -> str:
     skipped = f", {len(summary['skipped'])} unreadable skipped" if summary["skipped"] else ""
-    return f"top {summary['k']} examples per filter from {summary['photos']} photos in {summary['folder']}{skipped}"
+    return (f"top {plural(summary['k'], 'example')} per filter from {plural(summary['photos'], 'photo')} "
+            f"in {summary['folder']}{skipped}")
 
 
 def model_settings(args, model: str | None = None) -> Settings:
@@ -260,7 +262,7 @@ def run_render(args) -> None:
     from .site import render
 
     pages = render(args.cache_dir, args.site_dir)
-    print(f"site with {pages} pages in {args.site_dir}; open {args.site_dir / 'index.html'}")
+    print(f"site with {plural(pages, 'page')} in {args.site_dir}; open {args.site_dir / 'index.html'}")
 
 
 def run_seeded_weights(args) -> None:

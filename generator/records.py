@@ -33,7 +33,7 @@ def make_record(settings, net, chosen, wanted, keys, activations, precisions=Non
         "model": model_name(net.name),
         "network_sha256": net.sha256,
         "weights": net.weights_note,
-        "source": str(net.source),
+        "source": str(Path(net.source).resolve()),
         "input_shape": net.description["input_shape"],
         "preprocess": {"mode": net.preprocess, "why": net.preprocess_why},
         "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "weights")},
@@ -77,6 +77,30 @@ def attach_measures(record: dict, measures: dict[str, dict]) -> dict:
             for image in entry["images"]:
                 image["unit"] = measures[image["key"]]
     return record
+
+
+def unique_model_name(cache_root: Path, net) -> str:
+    """What this cache calls the model: `model_name`'s name, unless another
+    model's build already has it; then that name and the first 8 hex digits of
+    the file's sha256 (`net-1a2b3c4d`). A model whose build is in the cache
+    (the same file content, or the same file rebuilt after a change) keeps its name."""
+    base = model_name(net.name)
+    builds = {}
+    for path in sorted((cache_root / RECORDS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            builds[record["model"]] = record
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # render reports a corrupt record; here it only claims no name
+    source = Path(net.source).resolve()
+    same = lambda r: r.get("network_sha256") == net.sha256 or Path(r.get("source", "")).resolve() == source
+    mine = [name for name, record in builds.items() if same(record)]
+    if mine:
+        return base if base in mine else mine[0]
+    for name in (base, f"{base}-{net.sha256[:8]}", f"{base}-{net.sha256[:16]}", f"{base}-{net.sha256}"):
+        if name not in builds:
+            return name
+    raise AtlasError(f"cannot name {net.name}: every name derived from {base} is taken in {cache_root}")
 
 
 def record_path(cache_root: Path, model: str) -> Path:

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -26,18 +27,27 @@ from .names import safe_name
 from .records import read_records
 from .cache import Cache, atomic_write, ensure_writable
 from .errors import AtlasError
+from .words import plural
 
 # The top-level templates/ folder, installed as the package `generator.templates`.
 TEMPLATES = resources.files("generator.templates")
 PREVIEW_COUNT = 8
-THUMB_SIZE = 96
+THUMB_SIZE = 96  # the longer side; thumbnails keep the picture's aspect ratio
 THUMB_QUALITY = 80
+# Pillow filters by name: larger pictures are reduced with Lanczos, smaller ones
+# enlarged with nearest-neighbour, so their pixels stay pixels.
+THUMB_DOWNSCALE = "lanczos"
+THUMB_UPSCALE = "nearest"
+LARGE_SIZE = 384  # the filter page shows the picture this large on its longer side
 STATIC = ("style.css", "atlas.js")
 # What render owns in the site folder; anything else there is left alone:
 # the shared image folders, the folders of single-model sites of earlier
 # versions, and every folder marked as a model's.
 MANAGED_DIRS = ("img", "thumbs", "examples", "blocks", "layers", "filters")
 MODEL_MARKER = ".atlas-model"
+# A temporary file (cache.write_temporary's `.NAME.*.tmp`) this old is a killed
+# render's leftover; a younger one may be another render's, about to be renamed.
+TEMPORARY_MAX_AGE_S = 3600
 
 
 VIEW_SUMMARIES = {
@@ -64,10 +74,16 @@ class Picture:
     member: int = 0
     unit: dict | None = None  # its unit output before the nonlinearity, measured as the photos' ("mean", "centre")
     precision: str = ""  # the arithmetic that made it
+    width: int = LARGE_SIZE  # as shown on the filter page: the picture's own aspect ratio
+    height: int = LARGE_SIZE
 
     @property
     def title(self) -> str:
         return VIEW_TITLES.get(self.view, self.view)
+
+    def shown(self, size: int) -> tuple[int, int]:
+        """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE)."""
+        return round(self.width * size / LARGE_SIZE), round(self.height * size / LARGE_SIZE)
 
 
 @dataclass
@@ -221,7 +237,7 @@ def render(cache_dir: Path, site_dir: Path) -> int:
             return
         atomic_write(path, data)
 
-    models = [ModelPage(r["model"], r) for r in records]
+    models = [ModelPage(r["model"], public_record(r)) for r in records]
     for model in models:
         model.blocks = collect_pages(model, cache, emit)
     env = jinja_env()
@@ -252,6 +268,33 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     return len(pages)
 
 
+def public_record(record: dict) -> dict:
+    """The build record as the site may show it: nothing of this machine's paths.
+    The photo folder by its last component, unreadable photos by their path in
+    it; no source path (the weights note names the file, network_sha256 is its
+    digest); settings without the model and weights paths."""
+    record = {key: value for key, value in record.items() if key != "source"}
+    record["settings"] = {k: v for k, v in record.get("settings", {}).items() if k not in ("model", "weights")}
+    if record.get("examples"):
+        folder = Path(record["examples"]["folder"])
+        record["examples"] = {**record["examples"], "folder": public_folder(folder),
+                              "skipped": [public_photo(path, folder) for path in record["examples"]["skipped"]]}
+    return record
+
+
+def public_folder(folder: Path) -> str:
+    """A folder's last component ("photos" for /home/NAME/private/photos, or for ".")."""
+    return folder.name if folder.name not in ("", ".", "..") else folder.resolve().name
+
+
+def public_photo(path: str, folder: Path) -> str:
+    """A photo's path inside its folder, or its file name alone."""
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
 def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
     """A model's blocks, layers and filters, each filter's image placed in the site."""
     blocks: dict[str, BlockPage] = {}
@@ -262,7 +305,8 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
-                        img["activation"], img["view"], img["member"], img.get("unit"), img["precision"])
+                        img["activation"], img["view"], img["member"], img.get("unit"), img["precision"],
+                        *large_size(cache.path(img["key"])))
                 for img in entry["images"]
             ]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
@@ -322,21 +366,38 @@ def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -
 
 
 def thumbnail(cache: Cache, digest: str, png: bytes) -> bytes:
-    """A lossy WebP of the picture, ~7x smaller than the PNG; made once, kept in the cache."""
-    path = cache.root / "thumbs" / f"{digest}.webp"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        pass
+    """A lossy WebP of the picture, ~7x smaller than the PNG, THUMB_SIZE on its
+    longer side; made once, kept in the cache under its source, size and filter."""
     from PIL import Image
 
-    out = io.BytesIO()
     with Image.open(io.BytesIO(png)) as img:
-        img.convert("RGB").resize((THUMB_SIZE, THUMB_SIZE), Image.NEAREST).save(
+        size = fit(img.size, THUMB_SIZE)
+        method = THUMB_DOWNSCALE if max(img.size) > THUMB_SIZE else THUMB_UPSCALE
+        path = cache.root / "thumbs" / f"{digest}-{size[0]}x{size[1]}-{method}-q{THUMB_QUALITY}.webp"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        out = io.BytesIO()
+        img.convert("RGB").resize(size, getattr(Image.Resampling, method.upper())).save(
             out, format="WEBP", quality=THUMB_QUALITY, method=6
         )
     atomic_write(path, out.getvalue())
     return out.getvalue()
+
+
+def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """(width, height) scaled so that the longer side is `longest`, the aspect ratio kept."""
+    scale = longest / max(size)
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def large_size(png_path: Path) -> tuple[int, int]:
+    """The filter page's width and height for a cached picture: its own size
+    (read from the PNG header) scaled to LARGE_SIZE on the longer side."""
+    with open(png_path, "rb") as f:
+        header = f.read(24)
+    return fit((int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")), LARGE_SIZE)
 
 
 def jump_example(model: ModelPage, qualified: bool = False) -> str:
@@ -427,25 +488,38 @@ def jinja_env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["plural"] = plural  # {{ n | plural("filter") }}: "1 filter", "2 filters"
     return env
 
 
 def remove_stale(site: Path, written: set[Path]) -> None:
-    """Delete what earlier renders made and this one did not, in render's own folders only."""
+    """Delete what earlier renders made and this one did not, in render's own
+    folders only. Another render of the same site may be writing meanwhile:
+    its temporary files are left alone, and folders may come and go."""
     folders = [site / name for name in MANAGED_DIRS]
     folders += [marker.parent for marker in site.glob(f"*/{MODEL_MARKER}")]
     for folder in folders:
         for path in sorted(folder.rglob("*"), reverse=True):
-            # Another render of the same site may remove or add files meanwhile.
-            if path.is_file() and path not in written:
+            if path.is_file() and path not in written and not in_flight(path):
                 path.unlink(missing_ok=True)
-            elif path.is_dir() and not any(path.iterdir()):
-                try:
-                    path.rmdir()
-                except OSError:  # gone already, or just filled again
-                    pass
-        if folder.is_dir() and not any(folder.iterdir()):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
+            elif path.is_dir():
+                remove_if_empty(path)
+        remove_if_empty(folder)
+
+
+def in_flight(path: Path) -> bool:
+    """Whether `path` is a temporary file another render may still rename into place."""
+    if not (path.name.startswith(".") and path.name.endswith(".tmp")):
+        return False
+    try:
+        return time.time() - path.stat().st_mtime < TEMPORARY_MAX_AGE_S
+    except FileNotFoundError:  # renamed meanwhile
+        return False
+
+
+def remove_if_empty(folder: Path) -> None:
+    try:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    except OSError:  # gone already, or just filled again
+        pass

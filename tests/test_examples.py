@@ -54,6 +54,34 @@ def test_build_with_images_puts_top_and_bottom_examples_beside_each_picture(atla
     assert broken_links(site) == []
 
 
+def test_the_site_publishes_no_local_path(atlas, tiny_model, tmp_path):
+    """Not the photo folder, the cache or the model file: folders by their last
+    component, files by name (and the network's digest)."""
+    home = tmp_path / "home" / "someone"
+    photos = home / "private" / "photos"
+    shutil.copytree(PHOTOS, photos / "nested")
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    model = home / "runs" / "net.keras"
+    model.parent.mkdir(parents=True)
+    shutil.copy(tiny_model, model)
+    cache, site = home / "cache", tmp_path / "site"
+    code, _, err = atlas("build", "--model", model, "--cache-dir", cache, "--quiet", "--iters", 2,
+                         "--images", photos, "--layers", "block1_conv1", "--filters", "0-1")
+    assert code == 0, err
+    assert atlas("render", "--cache-dir", cache, "--site-dir", site)[0] == 0
+    files = [p for p in site.rglob("*") if p.is_file()]
+    for secret in (photos, cache, model, home, tmp_path):
+        leaks = [p.relative_to(site).as_posix() for p in files if str(secret).encode() in p.read_bytes()]
+        assert leaks == [], (secret, leaks)
+    page = (site / "net" / "filters" / "block1_conv1" / "0.html").read_text()
+    assert "from 5 photos in\n    <code>photos</code>" in page and "nested/" in page
+    manifest = json.loads((site / "atlas.json").read_text())["models"][0]
+    assert manifest["examples"]["folder"] == "photos" and manifest["examples"]["skipped"] == ["broken.jpg"]
+    assert "net.keras" in (site / "index.html").read_text()
+    assert f"sha256 <code>{manifest['network_sha256'][:12]}</code>" in page  # the model file's digest
+    assert str(photos) in json.dumps(read_record(cache))  # the cache, on this machine, keeps the folder as given
+
+
 def test_the_pass_finds_what_brute_force_finds(atlas, tiny_model, tmp_path):
     record, _ = build_with_examples(atlas, tiny_model, tmp_path, "--layers", "block2_conv1")
     net = load_model(str(tiny_model), tiny_model)
@@ -136,7 +164,7 @@ def test_unreadable_photos_are_reported_and_skipped(atlas, tiny_model, tmp_path)
     shutil.copytree(PHOTOS, folder / "nested")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (folder / "notes.png").write_text("hello")
-    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet",
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache",  # not --quiet
                            "--iters", 2, "--images", folder, "--layers", "block1_conv1")
     assert code == 0, err
     assert "from 5 photos in" in out and "2 unreadable skipped" in out

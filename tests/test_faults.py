@@ -117,6 +117,68 @@ def test_concurrent_renders_of_one_site(atlas, tiny_model, tmp_path):
     assert broken_links(tmp_path / "site") == []
 
 
+def test_concurrent_renders_into_fresh_sites(atlas, tiny_model, tmp_path, monkeypatch):
+    """Renders that overlap never fail, on an empty site as on a full one: none
+    deletes another's temporary files or the folder it is about to write into."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    from generator.site import render
+    from tests.test_pipeline import broken_links
+
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 2,
+                         "--layers", "block1_conv1", "--filters", "0-1")
+    assert code == 0, err
+    cache, reference = tmp_path / "cache", tmp_path / "reference"
+    render(cache, reference)
+    write_temporary = cache_module.write_temporary
+
+    # One render holds its first picture's temporary file in a fresh site while
+    # another runs from start to end; then it renames it into place.
+    held, other_done = threading.Event(), threading.Event()
+
+    def holding(folder, *args):
+        tmp = write_temporary(folder, *args)
+        if threading.current_thread().name == "held" and folder.name == "img" and not held.is_set():
+            held.set()
+            other_done.wait(60)
+        return tmp
+
+    monkeypatch.setattr(cache_module, "write_temporary", holding)
+    failures = []
+
+    def run_held():
+        try:
+            render(cache, tmp_path / "site")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    first = threading.Thread(name="held", target=run_held)
+    first.start()
+    assert held.wait(60)
+    render(cache, tmp_path / "site")
+    other_done.set()
+    first.join(60)
+    assert failures == [] and tree(tmp_path / "site") == tree(reference)
+    assert not list((tmp_path / "site").rglob("*.tmp"))
+    leftover = tmp_path / "site" / "img" / ".gone.png.x1y2z3.tmp"  # of a render killed long ago
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    render(cache, tmp_path / "site")
+    assert not leftover.exists()
+
+    # Many renders at once into fresh sites, 4 into each. Processes, forked:
+    # threads would take turns on the GIL.
+    monkeypatch.setattr(cache_module, "write_temporary", write_temporary)
+    sites = [tmp_path / f"site{attempt}" for attempt in range(8) for _ in range(4)]
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        assert list(pool.map(render, [cache] * len(sites), sites)) == [6] * len(sites)
+    for site in sorted(set(sites)):
+        assert tree(site) == tree(reference) and not list(site.rglob("*.tmp"))
+    assert broken_links(site) == []
+
+
 def test_a_full_disk_fails_cleanly(atlas, tiny_model, tmp_path, monkeypatch):
     real_mkstemp = cache_module.tempfile.mkstemp
 

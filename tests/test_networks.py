@@ -175,8 +175,10 @@ def test_preprocessing_is_chosen_recorded_and_shown(atlas, tmp_path):
 
     record, out = build(atlas, own, tmp_path / "a", "--iters", 1)
     assert record["preprocess"]["mode"] == "none" and "Rescaling" in record["preprocess"]["why"]
-    record, out = build(atlas, bare, tmp_path / "b", "--iters", 1)
-    assert record["preprocess"] == {"mode": "tf", "why": "nothing in the model says; pass --preprocess to choose"}
+    code, out, err = atlas("build", "--model", bare, "--cache-dir", tmp_path / "b", "--iters", 1)  # not --quiet
+    assert code == 0, err
+    assert read_record(tmp_path / "b")["preprocess"] == {
+        "mode": "tf", "why": "nothing in the model says; pass --preprocess to choose"}
     assert "bare.keras: preprocessing tf (nothing in the model says" in out
     record, out = build(atlas, bare, tmp_path / "b", "--iters", 1, "--preprocess", "torch")
     assert record["preprocess"] == {"mode": "torch", "why": "--preprocess"}

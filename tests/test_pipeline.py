@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from html.parser import HTMLParser
@@ -274,3 +275,103 @@ def test_visualize_with_the_fourier_method(atlas, tiny_model, tmp_path):
     assert code == 0, err
     pixels, meta = decode_png((tmp_path / "f.png").read_bytes())
     assert pixels.shape == (16, 16, 3) and meta["method"] == "fourier" and meta["filter"] == 2
+
+
+def test_quiet_prints_the_final_line_alone_and_counts_read_right(atlas, tiny_model, tmp_path):
+    """--quiet: no per-layer reports, no preprocessing line, only the final line;
+    one of anything is singular, on the command line and on every page."""
+    from tests.test_examples import PHOTOS
+
+    cache = tmp_path / "cache"
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 2,
+                           "--layers", "block2_conv1", "--filters", "0", "--images", PHOTOS, "--examples", 1)
+    assert code == 0, err
+    assert out.splitlines() == [f"tiny: 1 filter of 1 layer ready in {cache}; "
+                                f"top 1 example per filter from 5 photos in {PHOTOS}"]
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--iters", 2,
+                           "--layers", "block2_conv1", "--filters", "1")
+    assert code == 0, err
+    assert "block2_conv1: 1 filter in " in out and "tiny.keras: preprocessing tf" in out  # shown without --quiet
+    code, out, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--iters", 1, "--quiet",
+                           "--method", "fourier,seed", "--layers", "block2_conv1", "--filters", "0")
+    assert code == 0, err
+    code, out, err = atlas("render", "--cache-dir", cache, "--site-dir", tmp_path / "site")
+    assert out.splitlines() == [f"site with 5 pages in {tmp_path / 'site'}; open {tmp_path / 'site' / 'index.html'}"]
+    site = tmp_path / "site"
+    text = {p.relative_to(site).as_posix(): " ".join(p.read_text().split()) for p in site.rglob("*.html")}
+    for name, page in text.items():
+        assert not re.search(r"\b1 (filter|layer|block|photo|step|model|convolution layer)s\b", page), name
+    assert "1 filter in 1 layer and 1 block" in text["index.html"]
+    assert "1 of 6 filters" in text["tiny/index.html"] and "1 filter in 1 convolution layer" in text["tiny/index.html"]
+    assert "1 layer, 1 filter." in text["tiny/blocks/block2.html"]
+    assert "1 of 6 filters." in text["tiny/layers/block2_conv1.html"]
+    assert "1 step</dd>" in text["tiny/filters/block2_conv1/0.html"]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def webp_pixels(data: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def test_thumbnails_keep_the_aspect_ratio_and_are_filtered(tmp_path, monkeypatch):
+    """Reduced with an area-like filter (1-px stripes become grey, not moiré),
+    enlarged with nearest-neighbour (pixels stay blocks), keyed by source, size and filter."""
+    from generator import site
+    from generator.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    stripes = np.zeros((160, 224, 3))
+    stripes[:, ::2] = 255  # the finest detail a 224 px picture has
+    thumb = webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes)))
+    assert thumb.shape == (69, 96, 3)  # 224x160 scaled to 96 on the longer side
+    assert abs(thumb.mean() - 127.5) < 8 and thumb.std() < 12, (thumb.mean(), thumb.std())
+
+    checker = (np.indices((16, 24)).sum(axis=0) % 2 * 255)[..., None].repeat(3, axis=2)
+    thumb = webp_pixels(site.thumbnail(cache, "b" * 64, png_bytes(checker)))
+    assert thumb.shape == (64, 96, 3)  # 4 x 4 pixels for each of the picture's
+    centres = thumb[1::4, 1::4][:, :, 0]  # the inner corner of every block
+    assert np.abs(centres - checker[:, :, 0]).max() < 48
+
+    monkeypatch.setattr(site, "THUMB_SIZE", 48)  # another size: another thumbnail, not the cached one
+    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).shape == (34, 48, 3)
+    monkeypatch.setattr(site, "THUMB_DOWNSCALE", "nearest")  # another filter: made again
+    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).std() > 100
+    assert len(list((tmp_path / "cache" / "thumbs").iterdir())) == 4
+
+
+def test_a_non_square_picture_keeps_its_shape_on_the_site(atlas, tmp_path):
+    from PIL import Image
+
+    from generator.tf_quiet import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 24, 3))
+    model = tmp_path / "wide.keras"
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="block1_conv1")(inputs)).save(model)
+    code, _, err = atlas(*build_args(model, tmp_path, "--iters", 1, "--filters", "0"))
+    assert code == 0, err
+    assert atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")[0] == 0
+    site = tmp_path / "site"
+    page = (site / "wide" / "filters" / "block1_conv1" / "0.html").read_text()
+    assert re.search(r'<img src="[./]*img/\w+\.png" width="384" height="256"', page)
+    (thumb,) = (site / "thumbs").iterdir()
+    with Image.open(thumb) as image:
+        assert image.size == (96, 64)
+    css = (site / "style.css").read_text()
+    large = re.search(r"\.large img \{[^}]*\}", css.replace(".thumb img, .large img", "")).group(0)
+    assert "aspect-ratio" not in large and "image-rendering: pixelated" in css

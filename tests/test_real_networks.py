@@ -61,7 +61,7 @@ def mobilenet():
 @needs_mobilenet
 def test_real_mobilenet_atlas_has_every_convolution_in_stages(atlas, tmp_path):
     cache, site = tmp_path / "cache", tmp_path / "site"
-    code, out, err = atlas("build", "--model", MOBILENET, "--cache-dir", cache, "--quiet",
+    code, out, err = atlas("build", "--model", MOBILENET, "--cache-dir", cache,  # not --quiet: the preprocessing line
                            "--layers", "conv1,conv_dw_5,conv_pw_13,conv_preds", "--filters", "0-1", "--iters", 2)
     assert code == 0, err
     assert "preprocessing tf (the model is named 'mobilenet_0.75_224', a mobilenet)" in out

@@ -46,6 +46,41 @@ def test_two_models_in_one_command_and_one_site(atlas, tiny_model, other_model, 
     assert broken_links(site) == []
 
 
+def test_two_different_models_with_one_file_name_both_get_their_pages(atlas, tiny_model, other_model, tmp_path):
+    """runs/a/net.keras and runs/b/net.keras: the second gets the name plus its
+    digest, said in one line; each keeps its name when rebuilt."""
+    import hashlib
+    import shutil
+
+    a, b = tmp_path / "runs" / "a" / "net.keras", tmp_path / "runs" / "b" / "net.keras"
+    for source, target in ((tiny_model, a), (other_model, b)):
+        target.parent.mkdir(parents=True)
+        shutil.copy(source, target)
+    second = f"net-{hashlib.sha256(b.read_bytes()).hexdigest()[:8]}"
+    cache, site = tmp_path / "cache", tmp_path / "site"
+    build = lambda model, *extra: atlas("build", "--model", model, "--cache-dir", cache, "--iters", 2, *extra)
+    assert build(a, "--quiet")[1].splitlines() == [f"net: 15 filters of 3 layers ready in {cache}"]
+    code, out, err = build(b)
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if "another model" in line]
+    assert notes == [f"net.keras: another model in {cache} is called net; this one "
+                     f"(sha256 {hashlib.sha256(b.read_bytes()).hexdigest()[:12]}) is {second}"]
+    assert out.splitlines()[-1] == f"{second}: 15 filters of 3 layers ready in {cache}"
+    for model, name in ((b, second), (a, "net"), (b, second)):  # rebuilt, each keeps its name
+        assert build(model, "--quiet")[1].startswith(f"{name}: 15 filters")
+    assert sorted(p.name for p in (cache / "builds").iterdir()) == [f"{second}.json", "net.json"]
+    render(atlas, cache, site)
+    for name in ("net", second):
+        assert len(list((site / name / "filters").rglob("*.html"))) == 15
+        assert len(list((site / name / "layers").glob("*.html"))) == 3
+    index = (site / "index.html").read_text()
+    assert 'href="net/index.html"' in index and f'href="{second}/index.html"' in index
+    manifest = json.loads((site / "atlas.json").read_text())
+    assert {m["model"]: m["network_sha256"] for m in manifest["models"]} == {
+        "net": hashlib.sha256(a.read_bytes()).hexdigest(), second: hashlib.sha256(b.read_bytes()).hexdigest()}
+    assert broken_links(site) == []
+
+
 def test_rebuilding_one_model_leaves_the_others_pages_alone(atlas, tiny_model, other_model, tmp_path):
     cache, site = tmp_path / "cache", tmp_path / "site"
     for model in (tiny_model, other_model):
