@@ -30,7 +30,7 @@ from .specs import parse_filters, select_filters, select_layers
 ALGORITHM_VERSION = 1
 RECORDS = "builds"  # one record per model: the last build of it, which `render` shows
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 4
+DESCRIPTION_VERSION = 5
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 

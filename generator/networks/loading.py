@@ -13,6 +13,7 @@ from pathlib import Path
 from ..cache import write_temporary
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
+from .nesting import clone_layer, flatten, needs_flattening
 from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file
 
 WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
@@ -104,12 +105,16 @@ def parse_input_size(text: str | None) -> tuple[int, int] | None:
 
 def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None):
     """Build the Keras model `model` with the weights in `source`, at `input_size`
-    (height, width; default: the built-in model's size, or the model file's own)."""
+    (height, width; default: the built-in model's size, or the model file's own).
+    Nested models in a model file are flattened (see nesting.py)."""
     keras = import_keras()
 
     try:
         if is_model_file(model):
-            return at_input_size(keras.models.load_model(source, compile=False), model, input_size)
+            net = keras.models.load_model(source, compile=False)
+            if needs_flattening(net):
+                net = flatten(net, input_size)
+            return at_input_size(net, model, input_size)
         spec = builtin_spec(model)
         height, width = input_size or (spec.input_size, spec.input_size)
         if min(height, width) < spec.min_size:
@@ -146,7 +151,7 @@ def at_input_size(net, name: str, input_size: tuple[int, int] | None):
         raise AtlasError(f"{name} has a fixed input of {height}x{width}; --input-size "
                          f"{input_size[0]}x{input_size[1]} applies only to models without one")
     fixed = keras.Input((*input_size, net.input_shape[-1]))
-    copy = keras.models.clone_model(net, input_tensors=fixed)
+    copy = keras.models.clone_model(net, input_tensors=fixed, clone_function=clone_layer)
     copy.set_weights(net.get_weights())
     return copy
 

@@ -1,0 +1,231 @@
+"""The user's own model: a backbone nested in a fine-tuned model (functional or
+Sequential, at any depth), the model's own preprocessing and augmentation
+layers — on tiny models built here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import REPO, read_record
+
+from generator.imaging import decode_png
+from generator.networks.nesting import qualified_names
+from generator.tf_quiet import import_keras
+
+PHOTOS = REPO / "data" / "photos"
+
+
+def build(atlas, model, cache, *extra):
+    code, out, err = atlas("build", "--model", model, "--cache-dir", cache, "--quiet", *extra)
+    assert code == 0, err
+    return read_record(cache), out
+
+
+def fails(atlas, model, cache, *extra) -> str:
+    """The one line a build that cannot go ahead prints."""
+    code, _, err = atlas("build", "--model", model, "--cache-dir", cache, "--quiet", *extra)
+    assert code == 1, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def description(cache: Path) -> dict:
+    (path,) = (Path(cache) / "models").glob("*.json")
+    return json.loads(path.read_text())
+
+
+def pictures(cache: Path, record: dict) -> dict:
+    """(layer, index) -> the picture's pixels."""
+    found = {}
+    for layer in record["layers"]:
+        for entry in layer["entries"]:
+            key = entry["images"][0]["key"]
+            found[(layer["name"], entry["index"])] = decode_png((cache / "filters" / key[:2] / f"{key}.png").read_bytes())[0]
+    return found
+
+
+def examples(record: dict) -> dict:
+    """(layer, index) -> the photos of its top examples, in order."""
+    return {(layer["name"], e["index"]): [x["photo"] for x in e["examples"]["top"]]
+            for layer in record["layers"] for e in layer["entries"]}
+
+
+def backbone(name: str = "backbone", size: int = 16):
+    """A tiny keras.applications-like backbone: conv -> BN -> ReLU blocks, a strided conv."""
+    keras = import_keras()
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="block1_conv1")(inputs)
+    x = keras.layers.BatchNormalization(name="block1_bn")(x)
+    x = keras.layers.ReLU(6.0, name="block1_relu")(x)
+    x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="block1_conv2")(x)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="block2_conv1")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def random_bn(model, seed: int = 0):
+    """BatchNormalization statistics that are not the identity, so that a lost BN would show."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            n = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(-2, 2, n), rng.normal(size=n), rng.normal(size=n), rng.uniform(0.5, 2, n)])
+    return model
+
+
+def finetuned(base, size: int = 16):
+    """Keras's transfer-learning guide: augmentation, Rescaling, the backbone as one layer, a new head."""
+    keras = import_keras()
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.RandomFlip()(inputs)
+    x = keras.layers.RandomRotation(0.2)(x)
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(x)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dropout(0.2)(x)
+    return keras.Model(inputs, keras.layers.Dense(5)(x))
+
+
+def test_the_guides_finetuned_model_is_its_backbone_with_its_own_preprocessing(atlas, tmp_path):
+    """Every conv of the nested backbone is a layer of the atlas, under its own
+    name, with its unit after BatchNorm; the model's Rescaling is its
+    preprocessing; the augmentation layers change no picture and no example:
+    the atlas is the bare backbone's under tf preprocessing."""
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    base = random_bn(backbone())
+    bare = tmp_path / "bare.keras"
+    base.save(bare)
+    model = tmp_path / "finetuned.keras"
+    finetuned(base).save(model)
+
+    args = ("--iters", 3, "--precision", "float32", "--images", PHOTOS, "--examples", 3)
+    record, out = build(atlas, model, tmp_path / "c", *args)
+    assert [(l["name"], l["block"], l["filters"]) for l in record["layers"]] == [
+        ("block1_conv1", "block1", 4), ("block1_conv2", "block1", 5), ("block2_conv1", "block2", 6)]
+    assert record["preprocess"]["mode"] == "none"
+    assert "Rescaling" in record["preprocess"]["why"] and "the same as tf" in record["preprocess"]["why"]
+    assert "finetuned.keras: preprocessing none" in out
+    assert description(tmp_path / "c")["units"]["block1_conv1"] == {"unit": ["block1_bn", "block1_relu"]}
+
+    reference, _ = build(atlas, bare, tmp_path / "r", *args, "--preprocess", "tf")
+    ours, theirs = pictures(tmp_path / "c", record), pictures(tmp_path / "r", reference)
+    assert ours.keys() == theirs.keys()
+    # x * 255 / 127.5 - 1 and x * 2 - 1 differ by float32 rounding only: at most 1 level of 255 here.
+    worst = max(np.abs(ours[k].astype(int) - theirs[k].astype(int)).max() for k in ours)
+    assert worst <= 1, worst
+    assert examples(record) == examples(reference)
+    assert description(tmp_path / "c")["fields"] == description(tmp_path / "r")["fields"]
+
+
+def test_a_sequential_wrapper_and_an_h5_file(atlas, tmp_path):
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 255.0), backbone(),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    for suffix in (".keras", ".h5"):
+        path = tmp_path / f"wrapped{suffix}"
+        model.save(path)
+        record, _ = build(atlas, path, tmp_path / suffix, "--iters", 1, "--filters", 0)
+        assert [l["name"] for l in record["layers"]] == ["block1_conv1", "block1_conv2", "block2_conv1"]
+        assert record["preprocess"]["mode"] == "none" and "x / 255" in record["preprocess"]["why"]
+
+
+def test_two_levels_of_nesting_keep_units_fields_and_blocks(atlas, tmp_path):
+    """A functional backbone inside a Sequential inside the model: the same
+    layers, units, receptive fields and blocks as the backbone alone."""
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    base = random_bn(backbone())
+    base.save(tmp_path / "bare.keras")
+    middle = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Rescaling(1 / 127.5, offset=-1), base],
+                              name="middle")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.RandomZoom(0.1)(inputs)
+    x = keras.layers.GlobalMaxPooling2D()(middle(x))
+    (tmp_path / "deep").mkdir()
+    keras.Model(inputs, keras.layers.Dense(2)(x)).save(tmp_path / "deep" / "deep.keras")
+
+    record, _ = build(atlas, tmp_path / "deep" / "deep.keras", tmp_path / "c", "--iters", 1, "--filters", 0)
+    reference, _ = build(atlas, tmp_path / "bare.keras", tmp_path / "r", "--iters", 1, "--filters", 0)
+    strip = lambda r: [{k: v for k, v in l.items() if k != "entries"} for l in r["layers"]]  # noqa: E731
+    assert strip(record) == strip(reference)
+    ours, theirs = description(tmp_path / "c"), description(tmp_path / "r")
+    assert ours["units"] == theirs["units"] and ours["fields"] == theirs["fields"]
+    assert ours["preprocess_guess"][0] == "none" and "before its first convolution" not in ours["preprocess_guess"][1]
+
+
+def test_a_name_in_two_sub_models_is_qualified_by_its_sub_model(atlas, tmp_path):
+    """Two backbones with the same layer names: each name qualified by its own
+    sub-model, unique on the site and in atlas.json; a layer selected by it;
+    sharded and merged, and given examples."""
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    a, b = backbone("backbone_a")(x), backbone("backbone_b")(x)
+    x = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(a), keras.layers.GlobalAveragePooling2D()(b)])
+    x = keras.layers.Dense(2, name="head")(x)
+    path = tmp_path / "twins.keras"
+    keras.Model(inputs, x).save(path)
+
+    record, _ = build(atlas, path, tmp_path / "c", "--iters", 1, "--filters", "0-1", "--images", PHOTOS,
+                      "--examples", 2)
+    names = [l["name"] for l in record["layers"]]
+    assert sorted(names) == sorted(f"backbone_{s}/{n}" for s in "ab"
+                                   for n in ("block1_conv1", "block1_conv2", "block2_conv1"))
+    blocks = {l["name"]: l["block"] for l in record["layers"]}
+    assert blocks["backbone_b/block1_conv2"] == "backbone_b/block1"
+    assert all(e["examples"]["top"] for l in record["layers"] for e in l["entries"])
+    units = description(tmp_path / "c")["units"]
+    assert units["backbone_b/block1_conv1"] == {"unit": ["backbone_b/block1_bn", "backbone_b/block1_relu"]}
+
+    code, _, err = atlas("render", "--cache-dir", tmp_path / "c", "--site-dir", tmp_path / "site")
+    assert code == 0, err
+    (model,) = json.loads((tmp_path / "site" / "atlas.json").read_text())["models"]
+    shown = [layer["name"] for block in model["blocks"] for layer in block["layers"]]
+    assert sorted(shown) == sorted(names)
+    assert len(list((tmp_path / "site" / "twins" / "layers").glob("*.html"))) == 6
+
+    one, _ = build(atlas, path, tmp_path / "one", "--iters", 1, "--layers", "backbone_a/block2_conv1")
+    assert [l["name"] for l in one["layers"]] == ["backbone_a/block2_conv1"]
+    for k in range(2):
+        code, _, err = atlas("build", "--model", path, "--cache-dir", tmp_path / f"part{k}", "--iters", 1,
+                             "--filters", "0-1", "--shard", f"{k}/2", "--quiet")
+        assert code == 0, err
+    code, _, err = atlas("merge", tmp_path / "part0", tmp_path / "part1", "--cache-dir", tmp_path / "merged")
+    assert code == 0, err
+    merged, _ = build(atlas, path, tmp_path / "merged", "--iters", 1, "--filters", "0-1")
+    assert merged["computed"]["filters"] == 0
+    assert pictures(tmp_path / "merged", merged).keys() == pictures(tmp_path / "c", record).keys()
+
+
+def test_qualified_names_are_the_shortest_unique_tails():
+    paths = [("conv1",), ("a", "x", "conv1"), ("b", "x", "conv1"), ("a", "x", "bn"), ("b", "y", "conv2")]
+    assert qualified_names(paths) == {
+        ("conv1",): "conv1", ("a", "x", "conv1"): "a/x/conv1", ("b", "x", "conv1"): "b/x/conv1",
+        ("a", "x", "bn"): "bn", ("b", "y", "conv2"): "conv2"}
+
+
+def test_augmentation_layers_at_the_top_change_nothing(atlas, tmp_path):
+    """RandomFlip and RandomRotation in front of a plain model: not a pixel of
+    any picture or any example differs from the model without them."""
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    base = backbone()
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.RandomRotation(0.3)(keras.layers.RandomFlip()(inputs))
+    x = base.layers[1](x)
+    for layer in base.layers[2:]:
+        x = layer(x)
+    keras.Model(inputs, x, name="augmented").save(tmp_path / "augmented.keras")
+    keras.Model(base.input, base.output, name="plain").save(tmp_path / "plain.keras")
+
+    args = ("--iters", 3, "--filters", "0-2", "--precision", "float32", "--images", PHOTOS, "--examples", 2)
+    augmented, _ = build(atlas, tmp_path / "augmented.keras", tmp_path / "a", *args)
+    plain, _ = build(atlas, tmp_path / "plain.keras", tmp_path / "p", *args)
+    ours, theirs = pictures(tmp_path / "a", augmented), pictures(tmp_path / "p", plain)
+    assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert examples(augmented) == examples(plain)
