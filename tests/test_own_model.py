@@ -1,6 +1,7 @@
 """The user's own model: a backbone nested in a fine-tuned model (functional or
 Sequential, at any depth), the model's own preprocessing and augmentation
-layers — on tiny models built here."""
+layers, custom layers and Lambdas, every file a user has — on tiny models
+built here."""
 
 from __future__ import annotations
 
@@ -229,3 +230,110 @@ def test_augmentation_layers_at_the_top_change_nothing(atlas, tmp_path):
     ours, theirs = pictures(tmp_path / "a", augmented), pictures(tmp_path / "p", plain)
     assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)
     assert examples(augmented) == examples(plain)
+
+
+CUSTOM = '''
+import keras
+
+
+class Scale(keras.layers.Layer):
+    """A custom layer, not registered with Keras."""
+
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+'''
+
+
+def test_a_custom_layer_needs_custom_objects_once(atlas, tmp_path):
+    """Without its code: one line naming the class and the flag. With
+    --custom-objects: an atlas, nested or not, .keras or .h5; the flag is
+    recorded, so a rebuild and render need it no more."""
+    from generator.networks.custom import import_custom_objects
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    code_file = tmp_path / "my_layers.py"
+    code_file.write_text(CUSTOM)
+    scale = import_custom_objects(code_file)["Scale"]
+    inner = keras.Sequential([keras.Input((16, 16, 3)), scale(0.5, name="halve"),
+                              keras.layers.Conv2D(3, 3, activation="relu", name="block1_conv1")], name="inner")
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(2, 1, name="block2_conv1")(inner(scale(2.0, name="double")(inputs)))
+    model = keras.Model(inputs, x)
+    for suffix in (".keras", ".h5"):
+        path = tmp_path / f"custom{suffix}"
+        model.save(path)
+        cache = tmp_path / f"c{suffix}"
+        err = fails(atlas, path, cache, "--iters", 1)
+        assert "custom layer class Scale" in err and "--custom-objects FILE.py" in err, err
+        record, _ = build(atlas, path, cache, "--iters", 1, "--custom-objects", code_file)
+        assert [l["name"] for l in record["layers"]] == ["block1_conv1", "block2_conv1"]
+        assert record["settings"]["custom_objects"] == str(code_file.resolve())
+        (cache / "models").rename(cache / "old-models")  # describe again, which loads the model
+        again, _ = build(atlas, path, cache, "--iters", 2)
+        assert again["settings"]["custom_objects"] == str(code_file.resolve())
+        code, _, err = atlas("render", "--cache-dir", cache, "--site-dir", tmp_path / f"site{suffix}")
+        assert code == 0, err
+
+    wrong = tmp_path / "other.py"
+    wrong.write_text("def helper(x):\n    return x\n")
+    err = fails(atlas, tmp_path / "custom.keras", tmp_path / "w", "--custom-objects", wrong)
+    assert "defines only helper" in err
+    broken = tmp_path / "broken.py"
+    broken.write_text("import no_such_module_here\n")
+    err = fails(atlas, tmp_path / "custom.keras", tmp_path / "w", "--custom-objects", broken)
+    assert "cannot import --custom-objects" in err and "no_such_module_here" in err
+    err = fails(atlas, tmp_path / "custom.keras", tmp_path / "w", "--custom-objects", tmp_path / "nothing.py")
+    assert "no such file" in err
+
+
+def test_a_lambda_layer_needs_unsafe_deserialization(atlas, tmp_path):
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Lambda(lambda t: t / 127.5 - 1.0, name="scale")(inputs)
+    x = keras.layers.Conv2D(3, 3, name="block1_conv1")(x)
+    x = keras.layers.Lambda(lambda t: t - 0.5, name="shift")(x)
+    x = keras.layers.Conv2D(2, 3, activation="relu", name="block2_conv1")(x)
+    model = keras.Model(inputs, x)
+    for suffix in (".keras", ".h5"):
+        path = tmp_path / f"lambda{suffix}"
+        model.save(path)
+        err = fails(atlas, path, tmp_path / f"c{suffix}", "--iters", 1)
+        assert "Lambda layer ('scale', 'shift')" in err and "--unsafe-deserialization" in err
+        assert "Python code stored in the file" in err
+        record, _ = build(atlas, path, tmp_path / f"c{suffix}", "--iters", 2, "--unsafe-deserialization",
+                          "--preprocess", "none")
+        assert [l["name"] for l in record["layers"]] == ["block1_conv1", "block2_conv1"]
+        assert record["settings"]["unsafe_deserialization"] is True
+
+    # nested in a sub-model too, and in the seed method's path
+    base = keras.Model(inputs, x, name="with_lambdas")
+    outer_in = keras.Input((16, 16, 3))
+    nested = tmp_path / "nested_lambda.keras"
+    keras.Model(outer_in, base(outer_in)).save(nested)
+    record, _ = build(atlas, nested, tmp_path / "n", "--iters", 2, "--unsafe-deserialization", "--method",
+                      "fourier,seed")
+    assert [l["name"] for l in record["layers"]] == ["block1_conv1", "block2_conv1"]
+
+
+def test_files_that_are_no_keras_model_get_one_line(atlas, tmp_path):
+    saved = tmp_path / "exported"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    (saved / "variables").mkdir()
+    for name in (str(saved), str(saved) + "/"):
+        err = fails(atlas, name, tmp_path / "c")
+        assert "TensorFlow SavedModel folder" in err and ".keras" in err
+    err = fails(atlas, tmp_path / "missing.keras", tmp_path / "c")
+    assert "model file not found" in err
+    (tmp_path / "junk.keras").write_bytes(b"not a model")
+    err = fails(atlas, tmp_path / "junk.keras", tmp_path / "c")
+    assert "cannot load" in err

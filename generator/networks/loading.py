@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from ..cache import write_temporary
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
+from .custom import check_loadable, explain_load_error, import_custom_objects
 from .nesting import clone_layer, flatten, needs_flattening
-from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file
+from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file, not_keras_file
 
 WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
 
@@ -62,6 +64,7 @@ def model_source(model: str, weights: str | None) -> Path:
     """The one file whose bytes determine the network: weights or a saved model."""
     if is_model_file(model):
         path = Path(model).expanduser()
+        not_keras_file(model)
         if not path.is_file():
             raise AtlasError(f"model file not found: {path}")
         return path
@@ -103,15 +106,26 @@ def parse_input_size(text: str | None) -> tuple[int, int] | None:
     return (sizes[0], sizes[-1])
 
 
-def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None):
+def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None,
+               custom_objects: str | None = None, unsafe_deserialization: bool = False):
     """Build the Keras model `model` with the weights in `source`, at `input_size`
     (height, width; default: the built-in model's size, or the model file's own).
-    Nested models in a model file are flattened (see nesting.py)."""
+    A model file's own code comes from the file `custom_objects` (see custom.py);
+    nested models in it are flattened (see nesting.py)."""
     keras = import_keras()
 
     try:
         if is_model_file(model):
-            net = keras.models.load_model(source, compile=False)
+            objects = import_custom_objects(custom_objects) if custom_objects else {}
+            check_loadable(Path(model).name, source, objects, unsafe_deserialization)
+            try:
+                net = keras.models.load_model(source, compile=False, custom_objects=objects or None,
+                                              safe_mode=not unsafe_deserialization)
+            except Exception as exc:
+                explained = explain_load_error(Path(model).name, exc)
+                if explained:
+                    raise AtlasError(explained) from None
+                raise
             if needs_flattening(net):
                 net = flatten(net, input_size)
             return at_input_size(net, model, input_size)
@@ -185,5 +199,10 @@ def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """The line that says what went wrong: Keras's own where it wraps it
+    ("Exception encountered when calling Lambda.call(). <what>")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
