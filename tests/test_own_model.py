@@ -411,3 +411,24 @@ def test_inception_modules_are_blocks():
     assert assign_blocks(names, sizes) == ["conv1", "conv2", "conv2"] + ["inception_3a"] * 4 + ["inception_3b"] * 2
     assert assign_blocks(["backbone_b/block1_conv1", "backbone_b/block1_conv2", "backbone_b/block2_conv1"],
                          [(8, 8)] * 3) == ["backbone_b/block1", "backbone_b/block1", "backbone_b/block2"]
+
+
+def test_an_adapted_normalization_keeps_its_statistics(tmp_path):
+    """A Normalization adapted to data, in a sub-model: its mean and variance
+    survive the flat graph and the truncated copies the pictures are made on."""
+    from generator.networks import guess_preprocess, layers_model, load_model
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    data = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype(np.float32)
+    norm = keras.layers.Normalization()
+    norm.adapt(data)
+    inner = keras.Sequential([keras.Input((8, 8, 3)), norm, keras.layers.Conv2D(2, 3, name="c")], name="inner")
+    inputs = keras.Input((8, 8, 3))
+    path = tmp_path / "norm.keras"
+    keras.Model(inputs, inner(inputs)).save(path)
+
+    saved = keras.models.load_model(path, compile=False)
+    flat = load_model(str(path), path)
+    assert guess_preprocess(flat)[0] == "none"
+    assert np.allclose(layers_model(flat, ["c"])(data).numpy(), saved(data).numpy(), atol=1e-4)

@@ -15,7 +15,7 @@ from ..cache import write_temporary
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
 from .custom import check_loadable, explain_load_error, import_custom_objects
-from .nesting import clone_layer, flatten, needs_flattening
+from .nesting import clone_layer, copy_weights, flatten, needs_flattening
 from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file, not_keras_file
 
 WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
@@ -166,7 +166,7 @@ def at_input_size(net, name: str, input_size: tuple[int, int] | None):
                          f"{input_size[0]}x{input_size[1]} applies only to models without one")
     fixed = keras.Input((*input_size, net.input_shape[-1]))
     copy = keras.models.clone_model(net, input_tensors=fixed, clone_function=clone_layer)
-    copy.set_weights(net.get_weights())
+    copy_weights(copy, net)
     return copy
 
 

@@ -100,6 +100,16 @@ def clone_layer(layer, **config):
     return layer.__class__.from_config({**layer.get_config(), **config})
 
 
+def copy_weights(target, source) -> None:
+    """`source`'s weights into `target` (a layer or a model), and the state
+    some preprocessing layers derive from them (an adapted Normalization's
+    mean and variance), as Keras's own loader settles it."""
+    target.set_weights(source.get_weights())
+    for layer in getattr(target, "layers", [target]):
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+
+
 def flatten(model, input_size: tuple[int, int] | None = None):
     """The model as one flat functional graph (see the module's docstring), at
     `input_size` where the model's own input has no fixed spatial size."""
@@ -154,7 +164,7 @@ def flatten(model, input_size: tuple[int, int] | None = None):
     outputs = through_model(model, (), [inputs])
     flat = keras.Model(inputs, outputs, name=model.name)
     for order, (copy, original, name) in enumerate(copies):
-        copy.set_weights(original.get_weights())
+        copy_weights(copy, original)
         # The order the sub-models were walked in: each one's layers together
         # (Keras orders the flat model's layers by depth, interleaving them).
         copy._atlas_order = order

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
-from .nesting import clone_layer
+from .nesting import clone_layer, copy_weights
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def neutral_copy(sub, dtype: str | None):
         return clone_layer(original, **config)
 
     copy = keras.models.clone_model(sub, clone_function=neutral)
-    copy.set_weights(sub.get_weights())
+    copy_weights(copy, sub)
     return copy
 
 

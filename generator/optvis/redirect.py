@@ -12,7 +12,7 @@ the input back into the ReLU's active range; anywhere else it changes nothing.
 
 from __future__ import annotations
 
-from ..networks.nesting import clone_layer
+from ..networks.nesting import clone_layer, copy_weights
 from ..tf_quiet import import_keras
 
 
@@ -81,5 +81,5 @@ def redirected_copy(model):
         return copy
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
+    copy_weights(copy, model)
     return copy
