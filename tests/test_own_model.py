@@ -135,6 +135,12 @@ def test_a_sequential_wrapper_and_an_h5_file(atlas, tmp_path):
         assert [l["name"] for l in record["layers"]] == ["block1_conv1", "block1_conv2", "block2_conv1"]
         assert record["preprocess"]["mode"] == "none" and "x / 255" in record["preprocess"]["why"]
 
+    # Without a scaling layer, a backbone named as keras.applications names its models tells the family.
+    bare = keras.Sequential([keras.Input((16, 16, 3)), backbone("densenet121"), keras.layers.Flatten()])
+    bare.save(tmp_path / "bare.keras")
+    record, _ = build(atlas, tmp_path / "bare.keras", tmp_path / "bare", "--iters", 1, "--filters", 0)
+    assert record["preprocess"] == {"mode": "torch", "why": "the sub-model is named 'densenet121', a densenet121"}
+
 
 def test_two_levels_of_nesting_keep_units_fields_and_blocks(atlas, tmp_path):
     """A functional backbone inside a Sequential inside the model: the same

@@ -144,8 +144,11 @@ def flatten(model, input_size: tuple[int, int] | None = None):
             return x
         return sub._run_through_graph(tensors, call_fn=lambda op, *args, **kwargs: through(op, path, args, kwargs))
 
+    submodels: list[str] = []
+
     def through(layer, path, args, kwargs):
         if is_graph_model(layer):
+            submodels.append(layer.name)
             return through_model(layer, path + (layer.name,), tree.flatten(args[0]))
         if is_augmentation(layer):
             return args[0]
@@ -163,6 +166,7 @@ def flatten(model, input_size: tuple[int, int] | None = None):
 
     outputs = through_model(model, (), [inputs])
     flat = keras.Model(inputs, outputs, name=model.name)
+    flat._atlas_submodels = tuple(submodels)  # their names, for the preprocessing guess
     for order, (copy, original, name) in enumerate(copies):
         copy_weights(copy, original)
         # The order the sub-models were walked in: each one's layers together

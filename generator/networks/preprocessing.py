@@ -56,7 +56,8 @@ def guess_preprocess(keras_model) -> tuple[str, str]:
     """The preprocessing of a model file nobody named one for, and why:
     none when the model scales its own input (a Rescaling or Normalization
     layer anywhere before its first convolution), a keras.applications
-    family's own when the model bears its name, else tf ([-1, 1])."""
+    family's own when the model or one of its sub-models (a flattened model's
+    backbone) bears its name, else tf ([-1, 1])."""
     from ..tf_quiet import import_keras
     from .units import conv_kind
     from .zoo import BUILTIN_MODELS, family_of
@@ -68,9 +69,11 @@ def guess_preprocess(keras_model) -> tuple[str, str]:
             break
         if isinstance(layer, own):
             return "none", own_scaling_why(layer, first=layer is first_layer(keras_model))
-    family = family_of(keras_model.name)
-    if family:
-        return BUILTIN_MODELS[family].preprocess, f"the model is named {keras_model.name!r}, a {family}"
+    for name in (keras_model.name, *getattr(keras_model, "_atlas_submodels", ())):
+        family = family_of(name)
+        if family:
+            which = "model" if name == keras_model.name else "sub-model"
+            return BUILTIN_MODELS[family].preprocess, f"the {which} is named {name!r}, a {family}"
     return FALLBACK, "nothing in the model says; pass --preprocess to choose"
 
 
