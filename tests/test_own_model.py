@@ -198,6 +198,9 @@ def test_a_name_in_two_sub_models_is_qualified_by_its_sub_model(atlas, tmp_path)
     assert sorted(shown) == sorted(names)
     assert len(list((tmp_path / "site" / "twins" / "layers").glob("*.html"))) == 6
 
+    err = fails(atlas, path, tmp_path / "c", "--layers", "block2_conv1")
+    assert "'block2_conv1' is in several sub-models; name one: backbone_" in err
+    assert "backbone_a/block2_conv1" in err and "backbone_b/block2_conv1" in err
     one, _ = build(atlas, path, tmp_path / "one", "--iters", 1, "--layers", "backbone_a/block2_conv1")
     assert [l["name"] for l in one["layers"]] == ["backbone_a/block2_conv1"]
     for k in range(2):

@@ -67,7 +67,11 @@ def conv_layers(keras_model) -> list[tuple[object, str]]:
 
 
 def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
-    """The error for a layer name that is no conv layer, listing the ones there are."""
+    """The error for a layer name that is no conv layer, listing the ones there are
+    (or, for a name that sub-models share, the qualified names it stands for)."""
+    shared = [conv for conv in conv_names if conv.endswith(f"/{name}")]
+    if shared and not exists:
+        return AtlasError(f"layer {name!r} is in several sub-models; name one: {', '.join(shared)}")
     problem = "is not a convolution" if exists else "is unknown"
     return AtlasError(f"layer {name!r} {problem}; conv layers are: {', '.join(conv_names)}")
 
