@@ -349,6 +349,16 @@ def test_files_that_are_no_keras_model_get_one_line(atlas, tmp_path):
     err = fails(atlas, tmp_path / "junk.keras", tmp_path / "c")
     assert "cannot load" in err
 
+    import h5py  # a Keras 2 file with a tf.* call saved as a layer, which Keras 3 cannot read
+
+    layers = [{"class_name": "InputLayer", "config": {"name": "input_1"}},
+              {"class_name": "TFOpLambda", "config": {"name": "tf.math.multiply", "function": "math.multiply"}},
+              {"class_name": "Conv2D", "config": {"name": "conv"}}]
+    with h5py.File(tmp_path / "keras2.h5", "w") as f:
+        f.attrs["model_config"] = json.dumps({"class_name": "Functional", "config": {"name": "m", "layers": layers}})
+    err = fails(atlas, tmp_path / "keras2.h5", tmp_path / "c")
+    assert "TensorFlow operations saved as layers by Keras 2 (layer 'tf.math.multiply'" in err
+
 
 def photo_subset(tmp_path: Path, count: int) -> Path:
     folder = tmp_path / "photos"

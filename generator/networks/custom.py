@@ -87,6 +87,10 @@ def saved_config(source: Path) -> dict | None:
         return None
 
 
+# Keras 2 (tf.keras) saved a tf.* call on a symbolic tensor as one of these; Keras 3 has no such layers.
+KERAS2_OP_LAYERS = ("TFOpLambda", "SlicingOpLambda")
+
+
 def known_to_keras(class_name: str) -> bool:
     keras = import_keras()
     return hasattr(keras.layers, class_name) or class_name in ("Functional", "Sequential", "Model")
@@ -147,6 +151,11 @@ def check_loadable(label: str, source: Path, objects: dict, unsafe: bool) -> Non
         return
     keras = import_keras()
     found = needs(config)
+    tf_ops = [layer for cls, layer, _ in found.classes if cls in KERAS2_OP_LAYERS]
+    if tf_ops:
+        raise AtlasError(f"{label} holds TensorFlow operations saved as layers by Keras 2 (layer {tf_ops[0]!r}, "
+                         "a TFOpLambda), which Keras 3 cannot load: build the model again with Keras 3 "
+                         "(keras.ops or layers instead of tf.* calls on its tensors) and save it as .keras")
     missing = [
         (cls, layer) for cls, layer, registered in found.classes
         if cls not in objects and (registered or cls) not in objects
