@@ -21,8 +21,8 @@ from .examples import ExampleOptions, make_examples
 from .examples.receptive import receptive_fields
 from .names import model_name
 from .examples.measure import measure_pictures
-from .records import (attach_examples, attach_measures, make_record, record_path, record_pictures,
-                      unique_model_name)
+from .records import (attach_examples, attach_measures, build_of_network, make_record, record_path,
+                      record_pictures, unique_model_name)
 from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .optvis.views import DEFAULT_DIVERSITY, DEFAULT_VIEWS, View, check_diversity, make_view
@@ -33,7 +33,7 @@ from .words import plural
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 4
+DESCRIPTION_VERSION = 5
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -51,6 +51,8 @@ class Settings:
     input_size: tuple[int, int] | None = None  # None: the built-in model's default, or the file's own
     views: tuple[str, ...] = DEFAULT_VIEWS  # what each filter shows: channel, neuron, negative, diversity
     diversity: int = DEFAULT_DIVERSITY  # pictures in the diversity view
+    custom_objects: str | None = None  # a .py file defining the model file's own layers and functions
+    unsafe_deserialization: bool = False  # let Keras load a Lambda layer's stored Python code
 
     def method(self, name: str) -> Method:
         return get_method(name, self.iters)
@@ -72,6 +74,7 @@ class Network:
     preprocess: str = "none"
     preprocess_why: str = ""
     keras_model: object | None = None
+    code: dict = field(default_factory=dict)  # custom_objects, unsafe_deserialization: what loading needs
 
     @property
     def layers(self) -> list[models.ConvLayer]:
@@ -79,7 +82,7 @@ class Network:
 
     def load(self):
         if self.keras_model is None:
-            self.keras_model = models.load_model(self.name, self.source, self.input_size)
+            self.keras_model = models.load_model(self.name, self.source, self.input_size, **self.code)
         return self.keras_model
 
 
@@ -88,7 +91,7 @@ def open_network(settings: Settings, cache: Cache) -> Network:
     source = models.model_source(settings.model, settings.weights)
     sha, md5 = models.file_digests(source)
     note = models.describe_weights(settings.model, source, sha, md5)
-    net = Network(settings.model, source, sha, note, settings.input_size)
+    net = Network(settings.model, source, sha, note, settings.input_size, code=model_code(settings, cache, sha))
     size = "x".join(map(str, settings.input_size)) if settings.input_size else "default"
     desc_path = cache.root / "models" / f"{sha[:24]}-{size}-v{DESCRIPTION_VERSION}.json"
     try:
@@ -100,6 +103,18 @@ def open_network(settings: Settings, cache: Cache) -> Network:
         raise AtlasError(f"{settings.model} has no 2-D convolution layers to visualize")
     net.preprocess, net.preprocess_why = choose_preprocess(settings, tuple(net.description["preprocess_guess"]))
     return net
+
+
+def model_code(settings: Settings, cache: Cache, sha256: str) -> dict:
+    """What loading the model file needs: as given, else as the last build of
+    this very file recorded it, so that a rebuild needs no flags again."""
+    code = {"custom_objects": settings.custom_objects, "unsafe_deserialization": settings.unsafe_deserialization}
+    if any(code.values()) or not models.is_model_file(settings.model):
+        return code
+    record = build_of_network(cache.root, sha256)
+    if record is None:
+        return code
+    return {key: record.get("settings", {}).get(key, value) for key, value in code.items()}
 
 
 def choose_preprocess(settings: Settings, guess: tuple[str, str]) -> tuple[str, str]:
@@ -205,6 +220,7 @@ def build(
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     net = open_network(settings, cache)
+    settings = replace(settings, **net.code)  # recorded, for `render` and rebuilds
     if models.is_model_file(settings.model) and not settings.preprocess:
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
     chosen, wanted = selection(net, layers, filters)

@@ -145,6 +145,15 @@ def add_model_options(p: argparse.ArgumentParser, several: bool = False) -> None
         "--input-size", default=None, metavar="H[xW]",
         help="input size (default: the built-in model's, 96 for vgg16; a model file's own)",
     )
+    p.add_argument(
+        "--custom-objects", default=None, metavar="FILE.py",
+        help="a Python file defining the model file's custom layers and functions: it is imported and "
+        "its classes and functions are handed to Keras's loader",
+    )
+    p.add_argument(
+        "--unsafe-deserialization", action="store_true",
+        help="let Keras run the Python code a Lambda layer stored in the model file (only for files you trust)",
+    )
 
 
 def add_example_options(p: argparse.ArgumentParser, required: bool) -> None:
@@ -177,7 +186,8 @@ def run_visualize(args) -> None:
 
     method = get_method(args.method, args.iters)
     settings = model_settings(args)
-    net = load_model(args.model, model_source(args.model, args.weights), settings.input_size)
+    net = load_model(args.model, model_source(args.model, args.weights), settings.input_size,
+                     settings.custom_objects, settings.unsafe_deserialization)
     if method.name == "seed":
         image, index, activation = visualize_filter(net, args.layer, args.filter, method.steps, args.seed)
     else:
@@ -254,8 +264,10 @@ def model_settings(args, model: str | None = None) -> Settings:
     """The network part of the settings: model, weights, preprocessing, input size."""
     from .networks import check_mode, parse_input_size
 
+    custom = str(Path(args.custom_objects).expanduser().resolve()) if args.custom_objects else None
     return Settings(model=model or args.model, weights=args.weights, preprocess=check_mode(args.preprocess),
-                    input_size=parse_input_size(args.input_size))
+                    input_size=parse_input_size(args.input_size), custom_objects=custom,
+                    unsafe_deserialization=args.unsafe_deserialization)
 
 
 def run_render(args) -> None:

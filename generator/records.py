@@ -85,13 +85,7 @@ def unique_model_name(cache_root: Path, net) -> str:
     the file's sha256 (`net-1a2b3c4d`). A model whose build is in the cache
     (the same file content, or the same file rebuilt after a change) keeps its name."""
     base = model_name(net.name)
-    builds = {}
-    for path in sorted((cache_root / RECORDS).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-            builds[record["model"]] = record
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # render reports a corrupt record; here it only claims no name
+    builds = {record["model"]: record for record in readable_builds(cache_root)}
     source = Path(net.source).resolve()
     same = lambda r: r.get("network_sha256") == net.sha256 or Path(r.get("source", "")).resolve() == source
     mine = [name for name, record in builds.items() if same(record)]
@@ -101,6 +95,24 @@ def unique_model_name(cache_root: Path, net) -> str:
         if name not in builds:
             return name
     raise AtlasError(f"cannot name {net.name}: every name derived from {base} is taken in {cache_root}")
+
+
+def readable_builds(cache_root: Path) -> list[dict]:
+    """The records in the cache as they are, those that read back whole."""
+    found = []
+    for path in sorted((cache_root / RECORDS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # render reports a corrupt record
+        if isinstance(record, dict) and "model" in record:
+            found.append(record)
+    return found
+
+
+def build_of_network(cache_root: Path, sha256: str) -> dict | None:
+    """The last build in the cache of the model file with this digest, if any."""
+    return next((r for r in readable_builds(cache_root) if r.get("network_sha256") == sha256), None)
 
 
 def record_path(cache_root: Path, model: str) -> Path:

@@ -2,7 +2,9 @@
 
 Where the layer names carry a block (VGG's `block3_conv1`, ResNet's
 `conv3_block2_1_conv`, EfficientNet's `block2a_dwconv`, MobileNetV2's
-`block_5_expand`), that prefix is the block. Where they do not (MobileNet's
+`block_5_expand`), that prefix is the block; GoogLeNet's inception modules
+(`inception_4a_3x3`) are blocks; a layer qualified by its sub-model
+(`backbone_b/conv1`) is in a block of that sub-model. Where they do not (MobileNet's
 `conv_dw_5`, Inception's `conv2d_41`), the blocks are the network's
 resolution stages: the runs of layers between two downsamplings.
 """
@@ -10,6 +12,21 @@ resolution stages: the runs of layers between two downsamplings.
 from __future__ import annotations
 
 import re
+
+
+INCEPTION_MODULE = re.compile(r"(?i)(inception_?\d+[a-z])(?=_|$)")
+
+
+def block_of(name: str) -> str:
+    """The block a layer's name carries. A layer of a sub-model qualified by it
+    (`backbone_b/block1_conv1`) is in that sub-model's block (`backbone_b/block1`);
+    a layer of an inception module (GoogLeNet's `inception_4a_3x3_reduce`) in
+    that module (`inception_4a`)."""
+    if "/" in name:
+        qualifier, _, inner = name.rpartition("/")
+        return f"{qualifier}/{block_of(inner)}"
+    module = INCEPTION_MODULE.match(name)
+    return module.group(1) if module else name_prefix(name)
 
 
 def name_prefix(name: str) -> str:
@@ -55,5 +72,5 @@ def resolution_stages(resolutions: list[tuple[int, int]]) -> list[str]:
 
 def assign_blocks(names: list[str], resolutions: list[tuple[int, int]]) -> list[str]:
     """A block name for each conv layer, in model order."""
-    by_name = [name_prefix(name) for name in names]
+    by_name = [block_of(name) for name in names]
     return by_name if by_name and groups_well(by_name) else resolution_stages(resolutions)

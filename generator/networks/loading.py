@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from ..cache import write_temporary
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
-from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file
+from .custom import check_loadable, explain_load_error, import_custom_objects
+from .nesting import clone_layer, copy_weights, flatten, needs_flattening
+from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file, not_keras_file
 
 WEIGHTS_ENV = "FILTER_ATLAS_WEIGHTS"
 
@@ -61,6 +64,7 @@ def model_source(model: str, weights: str | None) -> Path:
     """The one file whose bytes determine the network: weights or a saved model."""
     if is_model_file(model):
         path = Path(model).expanduser()
+        not_keras_file(model)
         if not path.is_file():
             raise AtlasError(f"model file not found: {path}")
         return path
@@ -102,14 +106,29 @@ def parse_input_size(text: str | None) -> tuple[int, int] | None:
     return (sizes[0], sizes[-1])
 
 
-def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None):
+def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None,
+               custom_objects: str | None = None, unsafe_deserialization: bool = False):
     """Build the Keras model `model` with the weights in `source`, at `input_size`
-    (height, width; default: the built-in model's size, or the model file's own)."""
+    (height, width; default: the built-in model's size, or the model file's own).
+    A model file's own code comes from the file `custom_objects` (see custom.py);
+    nested models in it are flattened (see nesting.py)."""
     keras = import_keras()
 
     try:
         if is_model_file(model):
-            return at_input_size(keras.models.load_model(source, compile=False), model, input_size)
+            objects = import_custom_objects(custom_objects) if custom_objects else {}
+            check_loadable(Path(model).name, source, objects, unsafe_deserialization)
+            try:
+                net = keras.models.load_model(source, compile=False, custom_objects=objects or None,
+                                              safe_mode=not unsafe_deserialization)
+            except Exception as exc:
+                explained = explain_load_error(Path(model).name, exc)
+                if explained:
+                    raise AtlasError(explained) from None
+                raise
+            if needs_flattening(net):
+                net = flatten(net, input_size)
+            return at_input_size(net, model, input_size)
         spec = builtin_spec(model)
         height, width = input_size or (spec.input_size, spec.input_size)
         if min(height, width) < spec.min_size:
@@ -146,8 +165,8 @@ def at_input_size(net, name: str, input_size: tuple[int, int] | None):
         raise AtlasError(f"{name} has a fixed input of {height}x{width}; --input-size "
                          f"{input_size[0]}x{input_size[1]} applies only to models without one")
     fixed = keras.Input((*input_size, net.input_shape[-1]))
-    copy = keras.models.clone_model(net, input_tensors=fixed)
-    copy.set_weights(net.get_weights())
+    copy = keras.models.clone_model(net, input_tensors=fixed, clone_function=clone_layer)
+    copy_weights(copy, net)
     return copy
 
 
@@ -180,5 +199,10 @@ def save_seeded_weights(path: Path, seed: int = 0, model: str = DEFAULT_MODEL) -
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """The line that says what went wrong: Keras's own where it wraps it
+    ("Exception encountered when calling Lambda.call(). <what>")."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines[0].startswith("Exception encountered when calling") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]

@@ -54,17 +54,46 @@ def check_mode(mode: str | None) -> str | None:
 
 def guess_preprocess(keras_model) -> tuple[str, str]:
     """The preprocessing of a model file nobody named one for, and why:
-    none when the model scales its own input, a keras.applications family's
-    own when the model bears its name, else tf ([-1, 1])."""
+    none when the model scales its own input (a Rescaling or Normalization
+    layer anywhere before its first convolution), a keras.applications
+    family's own when the model or one of its sub-models (a flattened model's
+    backbone) bears its name, else tf ([-1, 1])."""
     from ..tf_quiet import import_keras
+    from .units import conv_kind
     from .zoo import BUILTIN_MODELS, family_of
 
     keras = import_keras()
     own = (keras.layers.Rescaling, keras.layers.Normalization)
-    first = [layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)][:1]
-    if first and isinstance(first[0], own):
-        return "none", f"the model starts with its own {type(first[0]).__name__} layer"
-    family = family_of(keras_model.name)
-    if family:
-        return BUILTIN_MODELS[family].preprocess, f"the model is named {keras_model.name!r}, a {family}"
+    for layer in keras_model.layers:
+        if conv_kind(layer):
+            break
+        if isinstance(layer, own):
+            return "none", own_scaling_why(layer, first=layer is first_layer(keras_model))
+    for name in (keras_model.name, *getattr(keras_model, "_atlas_submodels", ())):
+        family = family_of(name)
+        if family:
+            which = "model" if name == keras_model.name else "sub-model"
+            return BUILTIN_MODELS[family].preprocess, f"the {which} is named {name!r}, a {family}"
     return FALLBACK, "nothing in the model says; pass --preprocess to choose"
+
+
+def first_layer(keras_model):
+    from ..tf_quiet import import_keras
+
+    keras = import_keras()
+    return next((layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
+
+
+def own_scaling_why(layer, first: bool) -> str:
+    """Why `none`: the model's own scaling layer, and which mode it amounts to."""
+    where = "starts with" if first else "scales its input itself, with"
+    why = f"the model {where} its own {type(layer).__name__} layer"
+    if not first:
+        why += f" {layer.name!r} before its first convolution"
+    scale, offset = getattr(layer, "scale", None), getattr(layer, "offset", None)
+    if isinstance(scale, (int, float)) and isinstance(offset, (int, float)):
+        if abs(scale * 127.5 - 1) < 1e-6 and abs(offset + 1) < 1e-6:
+            why += " (x / 127.5 - 1: the same as tf)"
+        elif abs(scale * 255 - 1) < 1e-6 and offset == 0:
+            why += " (x / 255: RGB in [0, 1])"
+    return why

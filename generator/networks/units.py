@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
+from .nesting import clone_layer, copy_weights
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,18 @@ def conv_kind(layer) -> str | None:
 
 
 def conv_layers(keras_model) -> list[tuple[object, str]]:
-    """Every 2-D convolution in the model (its top level), in order, with its kind."""
-    return [(layer, kind) for layer in keras_model.layers if (kind := conv_kind(layer))]
+    """Every 2-D convolution in the model, in order, with its kind: a flattened
+    model's (see nesting.py) in the order its sub-models were walked in."""
+    found = [(layer, kind) for layer in keras_model.layers if (kind := conv_kind(layer))]
+    return sorted(found, key=lambda pair: getattr(pair[0], "_atlas_order", 0))
 
 
 def not_a_conv_layer(name: str, conv_names, exists: bool) -> AtlasError:
-    """The error for a layer name that is no conv layer, listing the ones there are."""
+    """The error for a layer name that is no conv layer, listing the ones there are
+    (or, for a name that sub-models share, the qualified names it stands for)."""
+    shared = [conv for conv in conv_names if conv.endswith(f"/{name}")]
+    if shared and not exists:
+        return AtlasError(f"layer {name!r} is in several sub-models; name one: {', '.join(shared)}")
     problem = "is not a convolution" if exists else "is unknown"
     return AtlasError(f"layer {name!r} {problem}; conv layers are: {', '.join(conv_names)}")
 
@@ -134,7 +141,7 @@ def unit_outputs(model, unit: Unit):
     if unit.nonlinearity == "own":
         # The same convolution without its activation, then the activation alone.
         linear = layer.__class__.from_config({**layer.get_config(), "activation": "linear",
-                                              "name": f"{layer.name}__linear"})
+                                              "name": f"{layer.name.replace('/', '__')}__linear"})
         pre = linear(layer.input)
         linear.set_weights(layer.get_weights())
         return pre, keras.layers.Activation(layer.activation)(pre)
@@ -174,18 +181,21 @@ def layers_model(model, layer_names: list[str], pre_activation: bool = True):
 
 def neutral_copy(sub, dtype: str | None):
     """A copy whose layers have neutral names: a model may name its layers
-    anything, but TensorFlow's graph scopes accept only a few characters."""
+    anything, but TensorFlow's graph scopes accept only a few characters.
+    A model's own (custom) layers keep their dtype: their code may use
+    operations that have no kernel for another (TensorFlow's LRN on a CPU
+    has none for bfloat16), and Keras casts what goes in and out of them."""
     keras = import_keras()
     names = iter(range(len(sub.layers)))
 
     def neutral(original):
-        config = {**original.get_config(), "name": f"layer{next(names)}"}
-        if dtype:
+        config = {"name": f"layer{next(names)}"}
+        if dtype and type(original).__module__.startswith("keras"):
             config["dtype"] = dtype
-        return original.__class__.from_config(config)
+        return clone_layer(original, **config)
 
     copy = keras.models.clone_model(sub, clone_function=neutral)
-    copy.set_weights(sub.get_weights())
+    copy_weights(copy, sub)
     return copy
 
 

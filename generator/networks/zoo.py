@@ -80,7 +80,17 @@ def builtin_spec(model: str) -> BuiltinModel:
     try:
         return BUILTIN_MODELS[model]
     except KeyError:
+        not_keras_file(model)
         choices = ", ".join(sorted(BUILTIN_MODELS))
         raise AtlasError(
             f"unknown model {model!r}; choose one of: {choices}, or a path to a .keras file"
         ) from None
+
+
+def not_keras_file(model: str) -> None:
+    """A TensorFlow SavedModel folder holds a graph, not Keras layers: say what to do instead."""
+    path = os.path.expanduser(model)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise AtlasError(f"{model} is a TensorFlow SavedModel folder, which keeps no Keras layers to visualize: "
+                         "where the model was made, save it as a Keras file, model.save('MODEL.keras'), "
+                         "and pass that")

@@ -12,6 +12,7 @@ the input back into the ReLU's active range; anywhere else it changes nothing.
 
 from __future__ import annotations
 
+from ..networks.nesting import clone_layer, copy_weights
 from ..tf_quiet import import_keras
 
 
@@ -72,7 +73,7 @@ def redirected_copy(model):
         plain, cap = relu_cap(layer)
         config = layer.get_config()
         if not plain:
-            return layer.__class__.from_config(config)
+            return clone_layer(layer)
         if isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
             return RedirectedReLU(cap, name=layer.name, dtype=layer.dtype_policy)
         copy = layer.__class__.from_config({**config, "activation": "linear"})
@@ -80,5 +81,5 @@ def redirected_copy(model):
         return copy
 
     copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
+    copy_weights(copy, model)
     return copy
