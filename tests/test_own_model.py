@@ -22,8 +22,8 @@ SHARED = REPO.parent / "shared"
 PHOTOS = REPO / "data" / "photos"
 
 
-def build(atlas, model, cache, *extra):
-    code, out, err = atlas("build", "--model", model, "--cache-dir", cache, "--quiet", *extra)
+def build(atlas, model, cache, *extra, quiet=True):
+    code, out, err = atlas("build", "--model", model, "--cache-dir", cache, *(["--quiet"] if quiet else []), *extra)
     assert code == 0, err
     return read_record(cache), out
 
@@ -106,7 +106,7 @@ def test_the_guides_finetuned_model_is_its_backbone_with_its_own_preprocessing(a
     finetuned(base).save(model)
 
     args = ("--iters", 3, "--precision", "float32", "--images", PHOTOS, "--examples", 3)
-    record, out = build(atlas, model, tmp_path / "c", *args)
+    record, out = build(atlas, model, tmp_path / "c", *args, quiet=False)  # --quiet hides the preprocessing line
     assert [(l["name"], l["block"], l["filters"]) for l in record["layers"]] == [
         ("block1_conv1", "block1", 4), ("block1_conv2", "block1", 5), ("block2_conv1", "block2", 6)]
     assert record["preprocess"]["mode"] == "none"
