@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
                      "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; merge the caches, then build again")
     bld.add_argument("--live-site", type=Path, metavar="DIR",
                      help="keep the site in DIR current while building: rendered after each finished layer "
-                     "(within a long one, every minute), showing the progress and the time left; and at the end")
+                     "and, within a long one, every minute (rendering kept under 2%% of the build), showing the "
+                     "progress and the time left; and at the end")
     bld.add_argument("--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(run=run_build)
 

@@ -24,8 +24,9 @@ from .records import make_record, record_path
 REFRESH_S = 60
 # A render waits until the build has run this many times the last render's
 # duration since it: rendering takes at most about 1 / (1 + RENDER_GAP) of the
-# build (5%), however fast layers finish. The last state is always rendered.
-RENDER_GAP = 19
+# build (2%), however fast layers finish; a finished layer left unrendered is
+# rendered at the next chance. The last state is always rendered.
+RENDER_GAP = 49
 
 
 class LiveSite:

@@ -427,7 +427,8 @@ def large_size(png_path: Path) -> tuple[int, int]:
 def jump_example(model: ModelPage, qualified: bool = False) -> str:
     """A query the jump box answers in this atlas: a middle layer's middle
     filter, with the model's name where several models share the page."""
-    layers = [layer for layer in model.layers if layer.indices]  # a live build's as when finished
+    # A live build's pending layers count as they will once finished, so the example stays put.
+    layers = [layer for layer in model.layers if layer.filters or (layer.pending and layer.pending["indices"])]
     if not layers:
         return "LAYER 0"
     layer = layers[len(layers) // 2]
