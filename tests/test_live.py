@@ -51,11 +51,13 @@ def text(site: Path, page: str) -> str:
 def test_live_site_ends_file_for_file_as_a_render_after_the_build(atlas, tiny_model, tmp_path, reference,
                                                                     monkeypatch):
     site = tmp_path / "site"
-    seen = []
+    seen, inodes = [], []
     real_run = LayerEngine.run
+    first = site / LAYER1[0]
 
     def watch(self, *args, **kwargs):  # the site as each layer starts computing
         seen.append(tree(site))
+        inodes.append(first.stat().st_ino if first.exists() else None)
         return real_run(self, *args, **kwargs)
 
     monkeypatch.setattr(LayerEngine, "run", watch)
@@ -73,6 +75,8 @@ def test_live_site_ends_file_for_file_as_a_render_after_the_build(atlas, tiny_mo
     assert "Building: 4 of 15 filters done" in index
     block1 = " ".join(seen[1]["tiny/blocks/block1.html"].decode().split())
     assert "block1_conv2</a> <small class=\"pending\">being computed: 0 of 5 filters done" in block1
+    # A page that did not change is not written again (each write is a rename: a new inode).
+    assert inodes[1] is not None and inodes[1:] == [inodes[1]] * 2 and first.stat().st_ino == inodes[1]
     # A render after the build changes nothing.
     assert atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", site)[0] == 0
     assert tree(site) == reference
