@@ -25,10 +25,13 @@ dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
 
 .PHONY: atlas build render serve test bench quality quality-sweep publish seeded-weights venv clean lint-workflows
 
+# `make atlas` keeps the site current while it builds (`make serve` shows it meanwhile);
+# `make build` alone leaves the site to `make render`.
 atlas: build render
+atlas: LIVE_SITE = --live-site $(SITE_DIR)
 
 build: venv
-	$(BIN)/filter-atlas build $(model_options) $(dirs) $(if $(IMAGES),--images $(IMAGES)) $(ATLAS_ARGS)
+	$(BIN)/filter-atlas build $(model_options) $(dirs) $(LIVE_SITE) $(if $(IMAGES),--images $(IMAGES)) $(ATLAS_ARGS)
 
 render: venv
 	$(BIN)/filter-atlas render $(dirs)

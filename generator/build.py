@@ -23,6 +23,7 @@ from .names import model_name
 from .examples.measure import measure_pictures
 from .records import (attach_examples, attach_measures, build_of_network, make_record, record_path,
                       record_pictures, unique_model_name)
+from .live import LiveSite
 from .imaging import filter_seed
 from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .optvis.views import DEFAULT_DIVERSITY, DEFAULT_VIEWS, View, check_diversity, make_view
@@ -204,10 +205,13 @@ def build(
     write_record: bool = True,
     examples: ExampleOptions | None = None,
     shard: tuple[int, int] | None = None,
+    live_site: Path | None = None,
 ) -> dict:
     """Make sure every selected filter is in the cache; returns the build record,
     which `render` reads back unless `write_record` is off. `filters` is a
-    `--filters` spec for every layer, or the indices per layer name."""
+    `--filters` spec for every layer, or the indices per layer name. With
+    `live_site`, that site shows the build as it goes (generator/live.py) and
+    is rendered at the end."""
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
     for name in settings.views:
@@ -229,9 +233,19 @@ def build(
     if shard:
         return build_shard(settings, net, cache, keys, wanted, shard, progress)
     activations, todo = find_cached(cache, keys, progress)
+    live = None
+    if live_site and write_record and todo:
+        live = LiveSite(live_site, cache.root, unique_model_name(cache.root, net), settings, net, chosen, wanted,
+                        keys, activations, precisions, todo)
+        live.start()
     started = time.perf_counter()
     if todo:
-        activations.update(compute(settings, net, cache, keys, todo, progress))
+        try:
+            activations.update(compute(settings, net, cache, keys, todo, progress, live))
+        except BaseException:  # Ctrl-C, a crash: the site shows what was finished
+            if live:
+                live.stop()
+            raise
     record = make_record(settings, net, chosen, wanted, keys, activations, precisions)
     record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
@@ -241,6 +255,10 @@ def build(
         attach_measures(record, measure_pictures(net, record_pictures(record), cache))
     if write_record:
         atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
+        if live_site:
+            from .site import render
+
+            render(cache.root, live_site)
     return record
 
 
@@ -331,8 +349,10 @@ def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:
     return activations, todo
 
 
-def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: dict, progress: bool) -> dict:
-    """Run the engine on the missing filters, caching each batch as it finishes."""
+def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: dict, progress: bool,
+            live: LiveSite | None = None) -> dict:
+    """Run the engine on the missing filters, caching each batch as it finishes
+    (and telling `live`, which keeps a site current)."""
     from .optvis.engine import LayerEngine
 
     activations = {}
@@ -361,6 +381,8 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                         activations[(method, view, layer, i)] = [float(finals[b]) for b in group]
                     bar.update(len(batch))
                     overall.update(len(batch))
+                    if live:
+                        live.batch(activations, (method, view, layer), overall, finished=batch[-1] == indices[-1])
             seconds = time.perf_counter() - started
             what = method if view == "channel" else f"{method}, {view}"
             report(f"{layer}: {plural(len(indices), 'filter')} in {seconds:.1f} s ({what}, {settings.precision})", progress)

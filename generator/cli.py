@@ -93,6 +93,10 @@ def parser() -> argparse.ArgumentParser:
     add_example_options(bld, required=False)
     bld.add_argument("--shard", metavar="K/N", help="compute only the K-th of N equal parts (K from 0), "
                      "e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; merge the caches, then build again")
+    bld.add_argument("--live-site", type=Path, metavar="DIR",
+                     help="keep the site in DIR current while building: rendered after each finished layer "
+                     "and, within a long one, every minute (rendering kept under 2%% of the build), showing the "
+                     "progress and the time left; and at the end")
     bld.add_argument("--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(run=run_build)
 
@@ -211,6 +215,8 @@ def run_build(args) -> None:
     if len(models) > 1 and args.weights:
         raise AtlasError("--weights names one model's file; build several models one --model at a time to use it")
     shard = parse_shard(args.shard)
+    if shard and args.live_site:
+        raise AtlasError("--live-site renders the build; a --shard computes part of it and renders nothing")
     if shard and args.images and not args.quiet:
         print("--images: a shard computes pictures only; the build over the merged caches finds the examples")
     for model in models:
@@ -225,11 +231,11 @@ def run_build(args) -> None:
                   f"({part['cost'] / part['total_cost']:.1%} of the estimated work) ready in {args.cache_dir}")
             continue
         record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
-                       examples=example_options(args))
+                       examples=example_options(args), live_site=args.live_site)
         count = sum(len(layer["entries"]) for layer in record["layers"])
         examples = f"; {examples_line(record['examples'])}" if "examples" in record else ""
         print(f"{record['model']}: {plural(count, 'filter')} of {plural(len(record['layers']), 'layer')} "
-              f"ready in {args.cache_dir}{examples}")
+              f"ready in {args.cache_dir}{examples}{live_line(args.live_site)}")
 
 
 def run_merge(args) -> None:
@@ -252,6 +258,10 @@ def run_examples(args) -> None:
     else:
         print(f"{examples_line(summary)}; no build of this network in {args.cache_dir} to add them to: "
               "`filter-atlas build --images DIR` builds and shows them")
+
+
+def live_line(site: Path | None) -> str:
+    return f"; site in {site}, open {site / 'index.html'}" if site else ""
 
 
 def examples_line(summary: dict) -> str:

@@ -155,10 +155,18 @@ class LayerPage:
     total_filters: int
     kind: str = "conv"
     filters: list[FilterPage] = field(default_factory=list)
+    # While a live build runs (generator/live.py), a layer not finished yet:
+    # "indices" wanted, how many are "done", whether it is "computing" now.
+    pending: dict | None = None
 
     @property
     def slug(self) -> str:
         return safe_name(self.name)
+
+    @property
+    def indices(self) -> list[int]:
+        """The filters the layer shows, or will show once finished."""
+        return self.pending["indices"] if self.pending else [f.index for f in self.filters]
 
     @property
     def path(self) -> str:
@@ -210,6 +218,11 @@ class ModelPage:
     @property
     def filter_count(self) -> int:
         return sum(block.filter_count for block in self.blocks)
+
+    @property
+    def progress(self) -> dict | None:
+        """How far a live build is, while it runs or after it stopped; None once finished."""
+        return self.record.get("progress")
 
     @property
     def preview(self) -> list[FilterPage]:
@@ -302,9 +315,9 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
     """A model's blocks, layers and filters, each filter's image placed in the site."""
     blocks: dict[str, BlockPage] = {}
     sequence: list[FilterPage] = []
-    for layer_rec in model.record["layers"]:
+    for layer_rec in layer_records(model.record):
         layer = LayerPage(model.slug, layer_rec["name"], layer_rec["block"], layer_rec["filters"],
-                          layer_rec.get("kind", "conv"))
+                          layer_rec.get("kind", "conv"), pending=layer_rec.get("pending"))
         for entry in layer_rec["entries"]:
             pictures = [
                 Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
@@ -319,6 +332,17 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
     for before, after in zip(sequence, sequence[1:]):
         before.next, after.prev = after, before
     return list(blocks.values())
+
+
+def layer_records(record: dict) -> list[dict]:
+    """The record's layers; in a live build's partial record, with the pending
+    ones (as `LayerPage.pending`) in the model's order."""
+    if "pending" not in record:
+        return record["layers"]
+    pending = [{**layer, "entries": [], "pending": {k: layer[k] for k in ("indices", "done", "computing")}}
+               for layer in record["pending"]]
+    order = record["progress"]["order"]
+    return sorted(record["layers"] + pending, key=lambda layer: order.index(layer["name"]))
 
 
 def compare(value: float, stats: dict, end: str) -> str:
@@ -406,11 +430,12 @@ def large_size(png_path: Path) -> tuple[int, int]:
 def jump_example(model: ModelPage, qualified: bool = False) -> str:
     """A query the jump box answers in this atlas: a middle layer's middle
     filter, with the model's name where several models share the page."""
-    layers = [layer for layer in model.layers if layer.filters]
+    # A live build's pending layers count as they will once finished, so the example stays put.
+    layers = [layer for layer in model.layers if layer.filters or (layer.pending and layer.pending["indices"])]
     if not layers:
         return "LAYER 0"
     layer = layers[len(layers) // 2]
-    index = layer.filters[len(layer.filters) // 2].index
+    index = layer.indices[len(layer.indices) // 2]
     if qualified:
         return f"{model.name}/{layer.name} {index}"
     alias = f" or {layer.alias} {index}" if layer.alias != layer.name.lower() else ""
@@ -449,6 +474,7 @@ def manifest(model: ModelPage) -> dict:
         "methods": record["methods"],
         "views": record["views"],
         "examples": record.get("examples"),
+        **({"progress": model.progress} if model.progress else {}),
         "blocks": [
             {
                 "name": block.name,
@@ -459,6 +485,7 @@ def manifest(model: ModelPage) -> dict:
                         "kind": layer.kind,
                         "page": layer.path,
                         "filters_in_layer": layer.total_filters,
+                        **({"pending": layer.pending} if layer.pending else {}),
                         "filters": [
                             {
                                 "index": f.index,
@@ -492,7 +519,17 @@ def jinja_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["plural"] = plural  # {{ n | plural("filter") }}: "1 filter", "2 filters"
+    env.filters["duration"] = duration  # {{ 4000 | duration }}: "1 h 7 min"
     return env
+
+
+def duration(seconds: float) -> str:
+    """A time left in words, as coarse as it is uncertain: "40 s", "12 min", "3 h 5 min"."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def remove_stale(site: Path, written: set[Path]) -> None:
