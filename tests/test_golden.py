@@ -24,7 +24,7 @@ GOLDEN = Path(__file__).parent / "golden"
 MODEL = GOLDEN / "tiny.keras"
 EXPECTED = GOLDEN / "expected.json"
 # (method, steps, views): small enough for seconds, long enough to move every pixel.
-CASES = [("fourier", 12, "channel"), ("seed", 5, "channel")]
+CASES = [("fourier", 12, "channel"), ("seed", 5, "channel"), ("fourier", 12, "neuron,negative,diversity")]
 # Pictures may differ by rounding between CPU kinds (oneDNN picks other kernels);
 # a changed algorithm moves them far more than this.
 TOLERANCE = 3
