@@ -6,7 +6,8 @@ low, is the "top" one? Here another network stands in for the people: it
 embeds the references and the photos, and the photo nearer (cosine
 similarity, mean over the references) to the references is its answer.
 Over a unit's 10 top and 10 bottom photos, all 100 pairs: the fraction
-answered right. 0.5 is chance; the unit's next top photos as references
+answered right. "Nearer" is measured two ways: by the mean similarity to
+the references, and by the similarity to the nearest one. 0.5 is chance; the unit's next top photos as references
 give the natural ceiling.
 
 The observer must not be the visualized network. For MobileNet, the BVLC
@@ -64,11 +65,14 @@ def resized(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize((INPUT, INPUT), Image.BICUBIC), np.float32) / 255
 
 
-def pairs_right(references: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> float:
+def pairs_right(references: np.ndarray, top: np.ndarray, bottom: np.ndarray, rule: str = "mean") -> float:
     """Over every (top, bottom) pair of embeddings, how often the top one lies
-    nearer the references; ties count half."""
-    near_top = (top @ references.T).mean(axis=1)  # (n_top,)
-    near_bottom = (bottom @ references.T).mean(axis=1)
+    nearer the references; ties count half. `rule`: "mean", the mean cosine
+    similarity to the references; "nearest", to the most similar one (a unit's
+    diverse pictures show different faces: a top photo need match one)."""
+    pool = np.mean if rule == "mean" else np.max
+    near_top = pool(top @ references.T, axis=1)  # (n_top,)
+    near_bottom = pool(bottom @ references.T, axis=1)
     wins = near_top[:, None] > near_bottom[None, :]
     ties = near_top[:, None] == near_bottom[None, :]
     return float((wins + 0.5 * ties).mean())

@@ -38,6 +38,7 @@ from .optvis.views import VIEW_NAMES
 DEFAULT_LAYERS = "conv_pw_4,conv_pw_8,conv_pw_12"
 SHOWN = 10  # top and bottom photos a unit is judged on
 NEXT_TOP = 9  # the unit's next top photos: the natural references
+OBSERVER_RULES = {"": "mean", "_nearest": "nearest"}  # how "nearer the references" is measured
 
 
 def build_views(settings, cache_dir: Path, sample: dict, images: Path, quiet: bool) -> tuple[dict, dict]:
@@ -124,6 +125,10 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
             embed = observer.embed
             top_e, bottom_e = embed(photo_crops(cache_dir, top[:SHOWN])), embed(photo_crops(cache_dir, bottom[:SHOWN]))
             channel_e = embed([picture(cache, shown["channel"][0]["key"])])
+            diverse_e = embed(diverse)
+            natural_e = embed(photo_crops(cache_dir, top[SHOWN:SHOWN + NEXT_TOP])) if len(top) > SHOWN else None
+            references = {"channel": channel_e, "diversity": diverse_e,
+                          "diversity_and_channel": np.concatenate([diverse_e, channel_e]), "ceiling": natural_e}
             rows.append({
                 "filter": index,
                 "neuron_score": (shown["neuron"][0]["unit"]["centre"] - centre["average"])
@@ -133,12 +138,8 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
                 "diversity_similarity": gram_similarity(post, diverse, preprocess),
                 "independent_similarity": gram_similarity(post, seeds, preprocess),
                 "diversity_scores": [score_picture(name, submodel, p, index) for p in diverse],
-                "observer_channel": pairs_right(channel_e, top_e, bottom_e),
-                "observer_diversity": pairs_right(embed(diverse), top_e, bottom_e),
-                "observer_diversity_and_channel": pairs_right(np.concatenate([embed(diverse), channel_e]), top_e,
-                                                              bottom_e),
-                "observer_ceiling": pairs_right(embed(photo_crops(cache_dir, top[SHOWN:SHOWN + NEXT_TOP])), top_e,
-                                                bottom_e) if len(top) > SHOWN else None,
+                **{f"observer_{which}{suffix}": None if refs is None else pairs_right(refs, top_e, bottom_e, rule)
+                   for which, refs in references.items() for suffix, rule in OBSERVER_RULES.items()},
             })
         report["layers"][name] = summarize_rows(rows)
         print_row(name, report["layers"][name])
@@ -166,8 +167,9 @@ def summarize_rows(rows: list[dict]) -> dict:
         "diversity_less_alike": sum(r["diversity_similarity"] < r["independent_similarity"] for r in rows) / len(rows),
         "median_diversity_min_score": median(min(r["diversity_scores"]) for r in rows),
         "diversity_all_at_least_1": sum(min(r["diversity_scores"]) >= 1.0 for r in rows) / len(rows),
-        "observer": {which: mean_of(r[f"observer_{which}"] for r in rows)
-                     for which in ("channel", "diversity", "diversity_and_channel", "ceiling")},
+        "observer": {which + suffix: mean_of(r[f"observer_{which}{suffix}"] for r in rows)
+                     for which in ("channel", "diversity", "diversity_and_channel", "ceiling")
+                     for suffix in OBSERVER_RULES},
     }
 
 
@@ -182,5 +184,6 @@ def print_row(name: str, row: dict) -> None:
     print(f"{name:14s} negative below all photos {row['negative_below_every_photo']:.0%} "
           f"(depth {row['median_negative_depth']:.2f}); neuron {row['median_neuron_score']:.2f}; "
           f"diversity similarity {row['median_diversity_similarity']:.3f} vs {row['median_independent_similarity']:.3f} "
-          f"independent, min score {row['median_diversity_min_score']:.2f}; observer channel {o['channel']} "
-          f"diversity {o['diversity']} ceiling {o['ceiling']}", flush=True)
+          f"independent, min score {row['median_diversity_min_score']:.2f}; observer (mean; nearest) channel {o['channel']}; "
+          f"{o['channel_nearest']} diversity {o['diversity']}; {o['diversity_nearest']} ceiling {o['ceiling']}; "
+          f"{o['ceiling_nearest']}", flush=True)

@@ -119,3 +119,15 @@ def test_every_view_is_measured_with_a_model_observer(tiny_model, tmp_path, caps
         for which in ("channel", "diversity", "diversity_and_channel"):
             assert 0 <= unit[f"observer_{which}"] <= 1
     assert "negative below all photos" in capsys.readouterr().out
+
+
+def test_the_observer_counts_pairs_where_the_top_photo_is_nearer():
+    from generator.observer import pairs_right
+
+    axes = np.eye(3, dtype=np.float32)
+    top, bottom = axes[[0, 1]], axes[[2, 2]]
+    assert pairs_right(axes[[0]], top, bottom) == 0.75  # the top photo on the reference wins, the other ties
+    two_faces = axes[[0, 1]]  # references that show two faces: each top photo matches one
+    assert pairs_right(two_faces, top, bottom, "nearest") == 1.0
+    assert pairs_right(two_faces, top, bottom, "mean") == 1.0
+    assert pairs_right(two_faces, bottom, top, "nearest") == 0.0
