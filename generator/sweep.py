@@ -106,7 +106,8 @@ def main(argv=None) -> int:
     p.add_argument("--deep-from", type=int, default=3, help="sampled layers from this index on count as deep")
     p.add_argument("--time-layer", default=None, help="the layer steady-state seconds are timed on "
                    "(default: the middle sampled layer)")
-    p.set_defaults(out="sweep.json", sheet="sweep-sheet.png", per_layer=4,
+    # the sweep compares methods' channel pictures; the views are make quality's
+    p.set_defaults(out="sweep.json", sheet="sweep-sheet.png", per_layer=4, views="none",
                    layers="conv_pw_1,conv_pw_3,conv_pw_5,conv_pw_7,conv_pw_9,conv_pw_11,conv_pw_13")
     args = p.parse_args(argv)
     args.methods = ",".join(["fourier", *register(variants())])
