@@ -194,3 +194,42 @@ def test_the_neuron_sees_only_its_receptive_field():
             assert (rows.min(), rows.max(), cols.min(), cols.max()) == (5, 9, 5, 9)  # 5x5 around the centre
         else:
             assert reached.all()
+
+
+def test_a_neuron_picture_is_made_on_its_receptive_field_alone():
+    import tensorflow as tf
+    from dataclasses import replace
+
+    from generator.networks import unit_model
+    from generator.networks.receptive import receptive_window
+    from generator.optvis.methods import METHODS
+
+    keras = import_keras()
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="a")(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu", name="b")(x)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c")(x)
+    model = keras.Model(inputs, x)
+    rows, cols = receptive_window(model, "c")
+    # the centre of c's 16x16 map sees 9x9 pixels; the window holds them in whole 2-pixel cells
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (10, 10)
+
+    method = replace(METHODS["fourier"], steps=8, field_window=True)
+    engine = LayerEngine(model, "c", "float32", method, "tf", neuron())
+    assert engine.render_shape == (10, 10, 3)
+    pixels, images, _ = engine.run(engine.start([1, 2]), [0, 3])
+    outside = np.ones((32, 32), bool)
+    outside[rows, cols] = False
+    assert pixels.shape == (2, 32, 32, 3) and np.all(images[:, outside] == 0.5)  # grey beyond the window
+    assert np.ptp(images[:, rows, cols]) > 0.01  # and a picture within it
+
+    # the picture drives the full network's centre unit as it drove the window's
+    full = unit_model(model, "c")(tf.constant(images * 2 - 1))[0].numpy()[:, 8, 8, [0, 3]].diagonal()
+    windowed = engine.network(tf.constant(images[:, rows, cols] * 2 - 1))[0].numpy()  # a 5x5 map
+    windowed = windowed[:, 2, 2, [0, 3]].diagonal()
+    assert np.allclose(full, windowed, rtol=1e-4, atol=1e-5)
+
+    # a layer that sees (almost) all of its input gets no window
+    assert receptive_window(model, "b") is not None
+    small = keras.Model(inputs, keras.layers.Conv2D(2, 31, padding="same", name="wide")(inputs))
+    assert receptive_window(small, "wide") is None

@@ -8,7 +8,7 @@ from .loading import (
 )
 from .preprocessing import MODES as PREPROCESS_MODES, check_mode, guess_preprocess, network_input
 from .units import (
-    ConvLayer, Unit, conv_layers, find_unit, input_shape, layers_model, not_a_conv_layer, truncated,
+    ConvLayer, Unit, any_size, conv_layers, find_unit, input_shape, layers_model, not_a_conv_layer, truncated,
     unit_model,
 )
 from .zoo import BUILTIN_MODELS, DEFAULT_MODEL, BuiltinModel, builtin_spec, family_of, is_model_file

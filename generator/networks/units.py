@@ -199,6 +199,16 @@ def neutral_copy(sub, dtype: str | None):
     return copy
 
 
+def any_size(sub):
+    """A copy of a truncated model that runs at any input height and width
+    (a conv net does), for steps at a fraction of the input size."""
+    keras = import_keras()
+    channels = sub.input_shape[-1]
+    copy = keras.models.clone_model(sub, input_tensors=keras.Input((None, None, channels)))
+    copy_weights(copy, sub)
+    return copy
+
+
 def input_shape(keras_model) -> tuple[int, int, int]:
     _, height, width, channels = keras_model.input_shape
     return int(height), int(width), int(channels)

@@ -21,7 +21,8 @@ import numpy as np
 from .methods import METHODS, Method
 from .objectives import Objective, UnitBatch, channel
 from ..imaging import filter_seed
-from ..networks import network_input, unit_model
+from ..networks import any_size, network_input, unit_model
+from ..networks.receptive import receptive_window
 from .redirect import redirected_copy
 from .seed_loop import check_filter_index
 from ..tf_quiet import import_keras
@@ -111,12 +112,22 @@ class LayerEngine:
         self.group = self.objective.group  # images per filter
         policy = "mixed_bfloat16" if precision == "bfloat16" else None
         self.submodel = unit_model(model, layer_name, policy)  # outputs: before, after the nonlinearity
-        # the same model with redirected ReLU gradients, for the method's first steps
-        self.redirected = redirected_copy(self.submodel) if self.method.redirect_steps else None
         self.num_filters = int(self.submodel.outputs[0].shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
-        self.canvas_shape = self.method.canvas_shape(self.input_shape)  # what the optimizer paints
+        # A local objective (one position's) needs only that position's receptive field.
+        self.window = None
+        if self.method.field_window and self.objective.local:
+            self.window = receptive_window(model, layer_name)
+        self.render_shape = self.input_shape if self.window is None else (
+            self.window[0].stop - self.window[0].start, self.window[1].stop - self.window[1].start, self.input_shape[2])
+        self.canvas_shape = self.method.canvas_shape(self.render_shape)  # what the optimizer paints
+        self.coarse_shape = self.method.coarse_shape(self.render_shape)
+        # what the steps run through: a copy that takes any input size where a step needs another
+        other_size = self.window is not None or self.coarse_shape != self.render_shape[:2]
+        self.network = any_size(self.submodel) if other_size else self.submodel
+        # the same with redirected ReLU gradients, for the method's first steps
+        self.redirected = redirected_copy(self.network) if self.method.redirect_steps else None
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
 
     def start(self, seeds: list[int]) -> np.ndarray:
@@ -161,17 +172,41 @@ class LayerEngine:
         _, post = self.submodel(images)
         return channel()(UnitBatch(post, post, filters))
 
+    def stages(self) -> list[tuple[int | None, object, tuple[int, int]]]:
+        """The render's runs of steps that share a model and an input size, in
+        order, each as (the step it ends before, or None: the last; model; size)."""
+        method, size = self.method, self.render_shape[:2]
+        redirect = method.redirect_steps if self.redirected is not None else 0
+        coarse = method.coarse_steps if self.coarse_shape != size else 0
+        stages, start = [], 0
+        for end in sorted({redirect, coarse} - {0}) + [None]:
+            model = self.redirected if start < redirect else self.network
+            stages.append((end, model, self.coarse_shape if start < coarse else size))
+            start = end
+        return stages
+
+    def in_input(self, image):
+        """The rendered image where it lies in the network's input: a window is
+        set in the transforms' grey."""
+        import tensorflow as tf
+
+        (rows, cols), (height, width, _) = self.window, self.input_shape
+        fill = getattr(self.method.transform, "fill", 0.5)
+        pads = [[0, 0], [rows.start, height - rows.stop], [cols.start, width - cols.stop], [0, 0]]
+        return tf.pad(image - fill, pads) + fill
+
     def _ascend_graph(self, params, filters, iters, seed):
         import tensorflow as tf
 
         method = self.method
 
-        def step_with(submodel):
+        def step_with(submodel, size):
+            crop = {"crop": size[0] / self.render_shape[0]} if method.coarse_crop and size != self.render_shape[:2] else {}
+
             def one_step(i, p, state):
                 with tf.GradientTape() as tape:
                     tape.watch(p)
-                    image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed,
-                                             self.input_shape[:2])
+                    image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed, size, **crop)
                     values = self.objective(self.unit_batch(self.network_input(image), filters, submodel))
                     loss = tf.reduce_sum(values)
                 grads = tape.gradient(loss, p)
@@ -180,12 +215,13 @@ class LayerEngine:
 
             return one_step
 
-        # Two loops, the first steps through the redirected copy: a branch inside
-        # one loop would cost every step.
+        # One loop per stage: a branch inside one loop would cost every step.
         loop = (tf.constant(0), params, method.optimizer.init_state(params))
-        if self.redirected is not None:
-            first = tf.minimum(iters, method.redirect_steps)
-            loop = tf.while_loop(lambda i, p, s: i < first, step_with(self.redirected), loop)
-        _, final, _ = tf.while_loop(lambda i, p, s: i < iters, step_with(self.submodel), loop)
+        for end, submodel, size in self.stages():
+            last = iters if end is None else tf.minimum(iters, end)
+            loop = tf.while_loop(lambda i, p, s, last=last: i < last, step_with(submodel, size), loop)
+        _, final, _ = loop
         image = method.param.to_image(final, self.canvas_shape)
+        if self.window is not None:
+            image = self.in_input(resize(image, self.render_shape[:2]))
         return image, self.activated_means(self.network_input(resize(image, self.input_shape[:2])), filters)

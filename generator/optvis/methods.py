@@ -37,6 +37,20 @@ class Method:
     # through towards their active range (Lucid's redirected ReLU gradient), so a
     # unit whose input is silent on the random start still gets a gradient.
     redirect_steps: int = 0
+    # Coarse to fine (as DeepDream's octaves): the first `coarse_steps` show the
+    # network the picture at `coarse_size` of its input's height and width, where
+    # a step costs about coarse_size squared; the later steps at the full size.
+    coarse_size: float = 1.0
+    coarse_steps: int = 0
+    coarse_crop: bool = False
+    # Optimize a local objective (the neuron's) on the smallest crop of the input
+    # that holds its receptive field, set in grey: the same unit, less work.
+    field_window: bool = False
+
+    def coarse_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int]:
+        """The network's input height and width during the coarse steps."""
+        height, width, _ = input_shape
+        return max(1, round(height * self.coarse_size)), max(1, round(width * self.coarse_size))
 
     def canvas_shape(self, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
         height, width, channels = input_shape
@@ -57,6 +71,10 @@ class Method:
             key["canvas"] = self.canvas
         if self.redirect_steps:
             key["redirected_relu_steps"] = self.redirect_steps
+        if self.field_window and objective is not None and objective.local:
+            key["window"] = "receptive field"
+        if self.coarse_steps:
+            key["coarse"] = {"size": self.coarse_size, "steps": self.coarse_steps}
         return key
 
 

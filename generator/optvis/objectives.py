@@ -26,6 +26,7 @@ class UnitBatch:
 
 class Objective:
     group = 1
+    local = False  # depends on one position's receptive field only
 
     def __call__(self, unit: UnitBatch):
         """One value per image, to maximize."""
@@ -72,6 +73,8 @@ class Channel(Objective):
 @dataclass(frozen=True)
 class Neuron(Objective):
     """The filter at the centre position alone: one receptive field, not a tiled texture."""
+
+    local = True
 
     def __call__(self, unit):
         import tensorflow as tf
@@ -137,6 +140,10 @@ class Scaled(Objective):
     def group(self):
         return self.of.group
 
+    @property
+    def local(self):
+        return self.of.local
+
     def __call__(self, unit):
         return self.factor * self.of(unit)
 
@@ -152,6 +159,10 @@ class Sum(Objective):
     @property
     def group(self):
         return max(self.first.group, self.second.group)
+
+    @property
+    def local(self):
+        return self.first.local and self.second.local
 
     def __call__(self, unit):
         return self.first(unit) + self.second(unit)

@@ -50,17 +50,22 @@ class RandomAffine:
             key["pad"] = self.pad
         return key
 
-    def __call__(self, images, step, seed, size):
+    def __call__(self, images, step, seed, size, crop=1.0):
+        """`crop` < 1: view that fraction of the canvas, at a random place, at size `size`."""
         import tensorflow as tf
 
         u = tf.random.stateless_uniform([4], seed=tf.stack([seed, step]))
         scale = self.scale[0] + (self.scale[1] - self.scale[0]) * u[0]
         angle = math.radians(self.degrees) * (2.0 * u[1] - 1.0)
         shift = self.jitter * (2.0 * u[2:] - 1.0)
-        return warp(images, scale, angle, shift, self.fill, size, self.pad)
+        if crop < 1.0:
+            place = tf.random.stateless_uniform([2], seed=tf.stack([seed, step + 100003]), minval=-1.0, maxval=1.0)
+            width = tf.cast(tf.shape(images)[2], tf.float32)
+            shift = shift + place * (1.0 - crop) * width / 2.0
+        return warp(images, scale, angle, shift, self.fill, size, self.pad, crop)
 
 
-def warp(images, scale, angle, shift, fill, size=None, pad=0.0):
+def warp(images, scale, angle, shift, fill, size=None, pad=0.0, crop=1.0):
     """Scale and rotate `images` about their centre and shift them, viewing
     the canvas plus `pad` pixels of border each way at output size `size`
     (default: the input's size)."""
@@ -70,7 +75,7 @@ def warp(images, scale, angle, shift, fill, size=None, pad=0.0):
     in_h, in_w = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
     out_h, out_w = size if size is not None else (shape[1], shape[2])
     # canvas pixels per output pixel (the same both ways for a square view)
-    k = (in_w + 2.0 * pad) / tf.cast(out_w, tf.float32)
+    k = crop * (in_w + 2.0 * pad) / tf.cast(out_w, tf.float32)
     cx, cy = (in_w - 1.0) / 2.0, (in_h - 1.0) / 2.0
     ox = (tf.cast(out_w, tf.float32) - 1.0) / 2.0 + shift[0] / k
     oy = (tf.cast(out_h, tf.float32) - 1.0) / 2.0 + shift[1] / k
