@@ -109,6 +109,7 @@ FOURIER = Method(
     preprocess=True,
     pre_activation=True,
     redirect_steps=16,
+    field_window=True,
 )
 
 METHODS = {
