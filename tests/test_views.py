@@ -201,7 +201,7 @@ def test_a_neuron_picture_is_made_on_its_receptive_field_alone():
     from dataclasses import replace
 
     from generator.networks import unit_model
-    from generator.networks.receptive import receptive_window
+    from generator.optvis.window import receptive_window
     from generator.optvis.methods import METHODS
 
     keras = import_keras()

@@ -22,7 +22,7 @@ from .methods import METHODS, Method
 from .objectives import Objective, UnitBatch, channel
 from ..imaging import filter_seed
 from ..networks import any_size, network_input, unit_model
-from ..networks.receptive import receptive_window
+from .window import receptive_window
 from .redirect import redirected_copy
 from .seed_loop import check_filter_index
 from ..tf_quiet import import_keras

@@ -1,4 +1,4 @@
-"""A unit's receptive field, and the smallest crop of the input that holds it.
+"""The smallest crop of the input that holds a unit's centre receptive field.
 
 The neuron view maximizes one position of a unit's map, which depends only
 on the input pixels in that position's receptive field. Optimizing that
@@ -50,7 +50,7 @@ def window_along(field: slice, size: int, positions: int) -> slice | None:
 
 def receptive_window(model, layer_name: str) -> tuple[slice, slice] | None:
     """The neuron window of a layer's unit (see `neuron_window`), found in float32."""
-    from .units import any_size, unit_model
+    from ..networks.units import any_size, unit_model
 
     submodel = unit_model(model, layer_name)
     return neuron_window(submodel, any_size(submodel))
