@@ -18,7 +18,7 @@ from . import networks as models
 from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
-from .examples.receptive import receptive_fields
+from .networks.receptive import receptive_fields
 from .names import model_name
 from .examples.measure import measure_pictures
 from .records import (attach_examples, attach_measures, build_of_network, make_record, record_path,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from generator.examples import scan as collect_module
-from generator.examples.receptive import receptive_fields
+from generator.networks.receptive import receptive_fields
 from generator.networks import load_model, network_input, truncated
 from generator.photos import find_photos, load_photo
 from generator.tf_quiet import import_keras

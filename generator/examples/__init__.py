@@ -21,7 +21,7 @@ from ..cache import Cache, atomic_write
 from ..errors import AtlasError
 from ..photos import find_photos, load_photo
 from .scan import collect, fingerprint, pass_key
-from .receptive import Field
+from ..networks.receptive import Field
 
 CROP_SIZE = 80  # pixels on the longer side
 CROP_QUALITY = 82
