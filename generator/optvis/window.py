@@ -8,26 +8,18 @@ work where the field is small (MobileNet's conv_pw_4 sees 27 of 224 pixels).
 
 from __future__ import annotations
 
-import numpy as np
+from ..networks.receptive import receptive_fields
+from ..networks.units import any_size, unit_model
 
 # A window must save at least this much of the input's area to be worth it.
 MOST_OF_THE_INPUT = 0.5
 
 
-def centre_field(submodel, probes: int = 2, seed: int = 0) -> tuple[slice, slice]:
-    """Rows and columns of the input that the centre position of the unit's
-    map depends on: where its gradient is non-zero for random inputs."""
-    import tensorflow as tf
-
-    _, height, width, channels = submodel.input_shape
-    x = tf.random.stateless_uniform((probes, height, width, channels), seed=(seed, 1), minval=-1.0, maxval=1.0)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        pre = submodel(x)[0]
-        centre = tf.reduce_sum(pre[:, pre.shape[1] // 2, pre.shape[2] // 2, :])
-    reach = np.abs(np.asarray(tape.gradient(centre, x), np.float32)).sum(axis=(0, 3)) > 0
-    rows, cols = np.flatnonzero(reach.any(axis=1)), np.flatnonzero(reach.any(axis=0))
-    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+def centre_field(model, layer_name: str, height: int, width: int, map_h: int, map_w: int) -> tuple[slice, slice]:
+    """Rows and columns of the input that the centre position of the layer's map sees."""
+    field = receptive_fields(model, [layer_name])[layer_name]
+    left, top, right, bottom = field.box(map_h // 2, map_w // 2, height, width)
+    return slice(top, bottom), slice(left, right)
 
 
 def window_along(field: slice, size: int, positions: int) -> slice | None:
@@ -49,14 +41,15 @@ def window_along(field: slice, size: int, positions: int) -> slice | None:
 
 
 def receptive_window(model, layer_name: str) -> tuple[slice, slice] | None:
-    """The neuron window of a layer's unit (see `neuron_window`), found in float32."""
-    from ..networks.units import any_size, unit_model
-
+    """The neuron window of a layer's unit (see `neuron_window`), checked in float32."""
     submodel = unit_model(model, layer_name)
-    return neuron_window(submodel, any_size(submodel))
+    _, height, width, _ = submodel.input_shape
+    _, map_h, map_w, _ = submodel.outputs[0].shape
+    field = centre_field(model, layer_name, height, width, map_h, map_w)
+    return neuron_window(submodel, any_size(submodel), field)
 
 
-def neuron_window(submodel, any_size_model) -> tuple[slice, slice] | None:
+def neuron_window(submodel, any_size_model, field: tuple[slice, slice]) -> tuple[slice, slice] | None:
     """The crop (rows, columns) of the input whose map's centre position is
     the full input's centre position, computed from those pixels alone; None
     where no crop saves much, or where the crop does not check out."""
@@ -64,7 +57,7 @@ def neuron_window(submodel, any_size_model) -> tuple[slice, slice] | None:
 
     _, height, width, channels = submodel.input_shape
     _, map_h, map_w, _ = submodel.outputs[0].shape
-    rows, cols = centre_field(submodel)
+    rows, cols = field
     window = window_along(rows, height, map_h), window_along(cols, width, map_w)
     if None in window:
         return None
