@@ -65,11 +65,12 @@ publish:
 	git push $(REMOTE) gh-pages && \
 	echo "Pushed $(SITE_DIR)/ to branch gh-pages of $(REMOTE)"
 
-# The seed's loop against the engine, side by side; writes bench.json. MODEL= takes a
-# built-in name or a .keras file (a file carries its own weights); default vgg16.
+# The seed's loop against the engine, side by side, then each view's cost; writes bench.json.
+# MODEL= takes a built-in name or a .keras file (a file carries its own weights); default
+# vgg16. BENCH_ARGS= passes options, e.g. BENCH_ARGS="--views none" for a quicker run.
 bench_weights = $(if $(MODEL),$(WEIGHTS),$(BENCH_WEIGHTS))
 bench: venv $(filter $(SEEDED_WEIGHTS),$(bench_weights))
-	$(BIN)/python -m generator.bench $(if $(MODEL),--model $(MODEL)) $(if $(bench_weights),--weights $(bench_weights))
+	$(BIN)/python -m generator.bench $(if $(MODEL),--model $(MODEL)) $(if $(bench_weights),--weights $(bench_weights)) $(BENCH_ARGS)
 
 # Each method's pictures scored against natural photos on a real network (default: the
 # MobileNet in ../shared/models; MODEL= and WEIGHTS= for another); writes quality.json.
