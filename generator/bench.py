@@ -332,7 +332,7 @@ def estimate_views_atlas(net, rows) -> dict[str, float]:
     does: each layer's FLOPs at the rate the view achieved on the sampled layer of
     its block. A windowed view's window is the layer's own."""
     from .networks import truncated
-    from .networks.receptive import receptive_window
+    from .optvis.window import receptive_window
 
     sampled = {(r["view"], r["block"]): r for r in rows}
     views = list(dict.fromkeys(r["view"] for r in rows))

@@ -9,14 +9,7 @@ import pytest
 from generator import bench
 
 
-def test_bench_report_on_a_tiny_model(tiny_model, tmp_path, capsys, monkeypatch):
-    from dataclasses import replace
-
-    from generator.optvis.methods import DEFAULT_METHOD, METHODS
-
-    # The default method as it would be if it optimized the neuron on its receptive
-    # field's window alone (`field_window`, off today): one run shows the neuron's cheaper pictures.
-    monkeypatch.setitem(METHODS, DEFAULT_METHOD, replace(METHODS[DEFAULT_METHOD], field_window=True))
+def test_bench_report_on_a_tiny_model(tiny_model, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = bench.main(["--model", str(tiny_model), "--filters", "2", "--iters", "2", "--precision", "float32",
                        "--images", str(bench.PHOTOS), "--example-images", "5", "--view-steps", "2",
