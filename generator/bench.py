@@ -247,7 +247,8 @@ def time_views(net, layers, precision, args) -> list[dict]:
     rows = []
     for layer in layers:
         for name in args.views:
-            engine = LayerEngine(net, layer.name, precision, method, preprocess, make_view(name).objective)
+            shown = make_view(name)
+            engine = LayerEngine(net, layer.name, precision, shown.render_method(method), preprocess, shown.objective)
             # at most one build batch (a group's pictures count against it, as in build)
             filters = list(range(min(args.filters, layer.filters, max(1, engine.batch_size // engine.group))))
             rows.append(time_view(engine, layer, name, filters, args.seed))

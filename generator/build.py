@@ -165,7 +165,8 @@ def filter_params(settings: Settings, net: Network, method: str, view: str, laye
                   member: int = 0) -> dict:
     """Everything that determines one picture: the method's parts, the view's
     objective and, in a view of several pictures, which one it is."""
-    chosen, shown = settings.method(method), settings.view(view)
+    shown = settings.view(view)
+    chosen = shown.render_method(settings.method(method))
     method_key = chosen.key(shown.objective)
     if chosen.preprocess:
         method_key["preprocess"] = net.preprocess
@@ -283,7 +284,7 @@ def use_other_precision(settings: Settings, net: Network, cache: Cache, wanted: 
 def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
     """Compute this shard's units only; the record is left to the build over the merged caches."""
     index, count = shard
-    steps = {(m, v): settings.method(m).steps * settings.view(v).group
+    steps = {(m, v): settings.view(v).render_method(settings.method(m)).steps * settings.view(v).group
              for m in settings.methods for v in settings.views}
     units = work_units(steps, net.description["flops"], wanted)
     mine = assign_shards(units, count)[index]
@@ -362,8 +363,8 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
         for (method, view, layer), indices in todo.items():
             started = time.perf_counter()
             shown = settings.view(view)
-            engine = LayerEngine(keras_model, layer, settings.precision, settings.method(method), net.preprocess,
-                                 shown.objective)
+            engine = LayerEngine(keras_model, layer, settings.precision, shown.render_method(settings.method(method)),
+                                 net.preprocess, shown.objective)
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,

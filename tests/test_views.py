@@ -233,3 +233,15 @@ def test_a_neuron_picture_is_made_on_its_receptive_field_alone():
     assert receptive_window(model, "b") is not None
     small = keras.Model(inputs, keras.layers.Conv2D(2, 31, padding="same", name="wide")(inputs))
     assert receptive_window(small, "wide") is None
+
+
+def test_the_diverse_pictures_take_half_the_methods_steps_and_their_key_says_so():
+    from generator.optvis.methods import METHODS
+    from generator.optvis.views import make_view
+
+    fourier = METHODS["fourier"]
+    diverse = make_view("diversity").render_method(fourier)
+    assert diverse.steps == fourier.steps // 2 and diverse.key()["iters"] == fourier.steps // 2
+    assert make_view("diversity").render_method(fourier.with_steps(7)).steps == 4  # --iters 7
+    for name in ("channel", "neuron", "negative"):
+        assert make_view(name).render_method(fourier) == fourier
