@@ -4,6 +4,8 @@ settings that matter, on any network.
 Around the default method (see methods.py), one setting is changed at a
 time: steps, the redirected ReLU gradient, the mean colour's gain, the
 spectrum's decay, canvas (128 px warped up to the input, as Lucent does),
+coarse to fine (the first 64 steps at half the input's size, or on a random
+half-size part of it),
 Lucid's full transform stack, learning rate and schedule, and the objective
 after the nonlinearity. Each variant is scored as `make quality` scores
 (see quality.py) on a sample of layers, and the table of score against
@@ -39,6 +41,8 @@ def variants() -> dict:
         "decay1.0": replace(base, param=replace(param, decay_power=1.0)),
         "decay1.5": replace(base, param=replace(param, decay_power=1.5)),
         "canvas128": replace(base, canvas=128),
+        "coarse-half-64": replace(base, coarse_size=0.5, coarse_steps=64),
+        "crop-half-64": replace(base, coarse_size=0.5, coarse_steps=64, coarse_crop=True),
         "lucid-stack": replace(base, transform=LUCID_TRANSFORMS),
         "lr0.02": replace(base, optimizer=Adam(lr=0.02)),
         "lr0.1": replace(base, optimizer=Adam(lr=0.1)),

@@ -68,3 +68,15 @@ def test_the_mean_colour_gain_scales_the_mean_colour_alone():
     assert np.allclose(after.mean(axis=(1, 2)), 4 * before.mean(axis=(1, 2)), rtol=1e-3)
     patterns = after - after.mean(axis=(1, 2), keepdims=True)
     assert np.allclose(patterns, before - before.mean(axis=(1, 2), keepdims=True), atol=1e-4)
+
+
+def test_coarse_steps_run_at_a_smaller_size_first_and_the_picture_comes_out_whole():
+    model = gated_depthwise_model()
+    method = replace(METHODS["fourier"], steps=6, redirect_steps=2, coarse_size=0.5, coarse_steps=3)
+    engine = LayerEngine(model, "dw", "float32", method, preprocess="tf")
+    stages = [(end, model is engine.redirected, size) for end, model, size in engine.stages()]
+    assert stages == [(2, True, (8, 8)), (3, False, (8, 8)), (None, False, (16, 16))]
+    pixels, _, _ = engine.run(engine.start([1]), [0])
+    assert pixels.shape == (1, 16, 16, 3) and np.ptp(pixels) > 0
+    # where the coarse steps look is part of what the picture is: it is in the key
+    assert method.key() != replace(method, coarse_crop=True).key() != replace(method, coarse_steps=0).key()

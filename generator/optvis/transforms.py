@@ -54,14 +54,13 @@ class RandomAffine:
         """`crop` < 1: view that fraction of the canvas, at a random place, at size `size`."""
         import tensorflow as tf
 
-        u = tf.random.stateless_uniform([4], seed=tf.stack([seed, step]))
+        u = tf.random.stateless_uniform([4 if crop == 1.0 else 6], seed=tf.stack([seed, step]))
         scale = self.scale[0] + (self.scale[1] - self.scale[0]) * u[0]
         angle = math.radians(self.degrees) * (2.0 * u[1] - 1.0)
-        shift = self.jitter * (2.0 * u[2:] - 1.0)
-        if crop < 1.0:
-            place = tf.random.stateless_uniform([2], seed=tf.stack([seed, step + 100003]), minval=-1.0, maxval=1.0)
+        shift = self.jitter * (2.0 * u[2:4] - 1.0)
+        if crop < 1.0:  # anywhere the part stays on the canvas
             width = tf.cast(tf.shape(images)[2], tf.float32)
-            shift = shift + place * (1.0 - crop) * width / 2.0
+            shift = shift + (2.0 * u[4:6] - 1.0) * (1.0 - crop) * width / 2.0
         return warp(images, scale, angle, shift, self.fill, size, self.pad, crop)
 
 
