@@ -29,12 +29,13 @@ from .optvis.methods import DEFAULT_METHOD, Method, get_method
 from .optvis.views import DEFAULT_DIVERSITY, DEFAULT_VIEWS, View, check_diversity, make_view
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
+from .tf_quiet import import_keras
 from .words import plural
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 5
+DESCRIPTION_VERSION = 6
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -145,7 +146,16 @@ def describe(keras_model) -> dict:
         "fields": {name: [list(f.size), list(f.jump), list(f.start)]
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
         "flops": forward_flops(keras_model),
+        "normalizes": any(isinstance(layer, import_keras().layers.Normalization) for layer in keras_model.layers),
     }
+
+
+def network_key(description: dict) -> dict:
+    """What the network adds to a picture's key besides its file and unit.
+    Pictures of a model with a Normalization layer were made without its
+    adapted mean and variance before that was fixed; saying so in their key
+    keeps such old pictures from being taken for new ones."""
+    return {"normalization": "adapted mean and variance applied"} if description.get("normalizes") else {}
 
 
 def forward_flops(keras_model) -> dict[str, float]:
@@ -181,6 +191,7 @@ def filter_params(settings: Settings, net: Network, method: str, view: str, laye
         "seed": settings.seed,
         "precision": settings.precision,
         **net.description["units"][layer],
+        **network_key(net.description),
         **member_key,
     }
 

@@ -451,3 +451,10 @@ def test_an_adapted_normalization_keeps_its_statistics(tmp_path):
     flat = load_model(str(path), path)
     assert guess_preprocess(flat)[0] == "none"
     assert np.allclose(layers_model(flat, ["c"])(data).numpy(), saved(data).numpy(), atol=1e-4)
+
+    # Its pictures were once made without those statistics: their keys say they are applied now,
+    # and a model without a Normalization keeps the keys it had.
+    from generator.build import describe, network_key
+
+    assert network_key(describe(flat)) == {"normalization": "adapted mean and variance applied"}
+    assert network_key(describe(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]))) == {}
