@@ -330,26 +330,26 @@ def webp_pixels(data: bytes) -> np.ndarray:
 def test_thumbnails_keep_the_aspect_ratio_and_are_filtered(tmp_path, monkeypatch):
     """Reduced with an area-like filter (1-px stripes become grey, not moiré),
     enlarged with nearest-neighbour (pixels stay blocks), keyed by source, size and filter."""
-    from generator import site
+    from generator.site import files
     from generator.cache import Cache
 
     cache = Cache(tmp_path / "cache")
     stripes = np.zeros((160, 224, 3))
     stripes[:, ::2] = 255  # the finest detail a 224 px picture has
-    thumb = webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes)))
+    thumb = webp_pixels(files.thumbnail(cache, "a" * 64, png_bytes(stripes)))
     assert thumb.shape == (69, 96, 3)  # 224x160 scaled to 96 on the longer side
     assert abs(thumb.mean() - 127.5) < 8 and thumb.std() < 12, (thumb.mean(), thumb.std())
 
     checker = (np.indices((16, 24)).sum(axis=0) % 2 * 255)[..., None].repeat(3, axis=2)
-    thumb = webp_pixels(site.thumbnail(cache, "b" * 64, png_bytes(checker)))
+    thumb = webp_pixels(files.thumbnail(cache, "b" * 64, png_bytes(checker)))
     assert thumb.shape == (64, 96, 3)  # 4 x 4 pixels for each of the picture's
     centres = thumb[1::4, 1::4][:, :, 0]  # the inner corner of every block
     assert np.abs(centres - checker[:, :, 0]).max() < 48
 
-    monkeypatch.setattr(site, "THUMB_SIZE", 48)  # another size: another thumbnail, not the cached one
-    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).shape == (34, 48, 3)
-    monkeypatch.setattr(site, "THUMB_DOWNSCALE", "nearest")  # another filter: made again
-    assert webp_pixels(site.thumbnail(cache, "a" * 64, png_bytes(stripes))).std() > 100
+    monkeypatch.setattr(files, "THUMB_SIZE", 48)  # another size: another thumbnail, not the cached one
+    assert webp_pixels(files.thumbnail(cache, "a" * 64, png_bytes(stripes))).shape == (34, 48, 3)
+    monkeypatch.setattr(files, "THUMB_DOWNSCALE", "nearest")  # another filter: made again
+    assert webp_pixels(files.thumbnail(cache, "a" * 64, png_bytes(stripes))).std() > 100
     assert len(list((tmp_path / "cache" / "thumbs").iterdir())) == 4
 
 

@@ -1,0 +1,34 @@
+"""What of a build record the site may show: nothing of this machine's paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+def public_record(record: dict) -> dict:
+    """The build record as the site may show it: nothing of this machine's paths.
+    The photo folder by its last component, unreadable photos by their path in
+    it; no source path (the weights note names the file, network_sha256 is its
+    digest); settings without the model and weights paths, the model's own
+    code by its file name."""
+    record = {key: value for key, value in record.items() if key != "source"}
+    record["settings"] = {k: v for k, v in record.get("settings", {}).items() if k not in ("model", "weights")}
+    if record["settings"].get("custom_objects"):  # the model's own code, by file name
+        record["settings"]["custom_objects"] = Path(record["settings"]["custom_objects"]).name
+    if record.get("examples"):
+        folder = Path(record["examples"]["folder"])
+        record["examples"] = {**record["examples"], "folder": public_folder(folder),
+                              "skipped": [public_photo(path, folder) for path in record["examples"]["skipped"]]}
+    return record
+
+
+def public_folder(folder: Path) -> str:
+    """A folder's last component ("photos" for /home/NAME/private/photos, or for ".")."""
+    return folder.name if folder.name not in ("", ".", "..") else folder.resolve().name
+
+
+def public_photo(path: str, folder: Path) -> str:
+    """A photo's path inside its folder, or its file name alone."""
+    try:
+        return Path(path).relative_to(folder).as_posix()
+    except ValueError:
+        return Path(path).name
