@@ -37,8 +37,12 @@ def fresh_environment(wheel: Path, where: Path) -> Path:
 
 def clean_source(where: Path) -> Path:
     """The source tree without build outputs: setuptools would reuse a stale build/ folder."""
-    skip = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "node_modules", "__pycache__",
-                                  ".pytest_cache", ".atlas-cache", "site", "weights", "dist")
+    anywhere = shutil.ignore_patterns(".git", ".venv", "*.egg-info", "node_modules", "__pycache__", ".pytest_cache")
+    outputs = {".atlas-cache", "build", "site", "weights", "dist"}  # at the top only: generator/site is code
+
+    def skip(folder, names):
+        return set(anywhere(folder, names)) | (outputs & set(names) if Path(folder) == REPO else set())
+
     return Path(shutil.copytree(REPO, where, ignore=skip))
 
 
