@@ -35,12 +35,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"filter-atlas: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(
-            "filter-atlas: interrupted; every filter finished so far is cached, "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
-        return 130
+        return interrupted()
+    except Exception as exc:
+        # Ctrl-C while TensorFlow traces a graph comes back wrapped (a
+        # StagingError from a SystemError): it is still the user's interrupt.
+        if not caused_by_interrupt(exc):
+            raise
+        return interrupted()
+
+
+def interrupted() -> int:
+    print(
+        "filter-atlas: interrupted; every filter finished so far is cached, "
+        "run the same command again to resume",
+        file=sys.stderr,
+    )
+    return 130
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt lies anywhere in what led to `exc`."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def raise_interrupt(signum, frame):

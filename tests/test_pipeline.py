@@ -123,6 +123,32 @@ def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model,
     assert cached_pngs(tmp_path / "cache") == cached_pngs(reference)
 
 
+def test_an_interrupt_that_tensorflow_wraps_still_stops_the_build_as_ctrl_c_does(atlas, tiny_model, tmp_path,
+                                                                                monkeypatch):
+    """Ctrl-C while TensorFlow traces a graph comes back as a StagingError made
+    from a SystemError whose cause is the KeyboardInterrupt."""
+    calls = []
+    real_run = LayerEngine.run
+
+    def interrupt_while_tracing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                try:
+                    raise KeyboardInterrupt
+                except KeyboardInterrupt as interrupt:
+                    raise SystemError("<built-in method> returned a result with an exception set") from interrupt
+            except SystemError as error:
+                raise RuntimeError("in user code: ...") from error  # as autograph's StagingError wraps it
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(LayerEngine, "run", interrupt_while_tracing)
+    code, _, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 130, err
+    assert "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert len(cached_pngs(tmp_path / "cache")) == 4  # the first layer survived
+
+
 def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
     cache = tmp_path / "cache"
     args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000]
