@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from . import networks as models
+from . import interrupts, networks as models
 from .cache import Cache, atomic_write, cache_key, ensure_writable
 from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
@@ -395,6 +395,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                     overall.update(len(batch))
                     if live:
                         live.batch(activations, (method, view, layer), overall, finished=batch[-1] == indices[-1])
+                    interrupts.check()
             seconds = time.perf_counter() - started
             what = method if view == "channel" else f"{method}, {view}"
             report(f"{layer}: {plural(len(indices), 'filter')} in {seconds:.1f} s ({what}, {settings.precision})", progress)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from . import __version__
+from . import __version__, interrupts
 from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
 from .errors import AtlasError
 from .optvis.methods import METHODS
@@ -20,13 +19,17 @@ DEFAULT_SITE = Path("site")
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # SIGTERM (CI cancelling, `kill`) stops a build like Ctrl-C does. SIGINT too,
-    # even where the parent left it ignored (as shells do for background jobs):
-    # `kill -INT` is asked for explicitly, and a build it stops keeps its work.
-    signal.signal(signal.SIGTERM, raise_interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # SIGTERM (CI cancelling, `kill`) stops a build like Ctrl-C does, and a
+    # build it stops keeps its work.
+    with interrupts.stop_on_signals():
+        return run_command(args)
+
+
+def run_command(args) -> int:
     try:
-        return args.run(args) or 0
+        code = args.run(args) or 0
+        interrupts.check()  # one that a library swallowed near the end
+        return code
     except AtlasError as exc:
         print(f"filter-atlas: error: {exc}", file=sys.stderr)
         return 1
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Ctrl-C while TensorFlow traces a graph comes back wrapped (a
         # StagingError from a SystemError): it is still the user's interrupt.
-        if not caused_by_interrupt(exc):
+        if not (interrupts.requested() or caused_by_interrupt(exc)):
             raise
         return interrupted()
 
@@ -62,10 +65,6 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def parser() -> argparse.ArgumentParser:

@@ -149,6 +149,30 @@ def test_an_interrupt_that_tensorflow_wraps_still_stops_the_build_as_ctrl_c_does
     assert len(cached_pngs(tmp_path / "cache")) == 4  # the first layer survived
 
 
+def test_an_interrupt_that_a_library_swallows_still_stops_the_build_after_that_batch(atlas, tiny_model, tmp_path,
+                                                                                     monkeypatch):
+    """Ctrl-C can land inside TensorFlow's C++ calling back into Python, which
+    may clear the KeyboardInterrupt; the build stops at the next batch all the same."""
+    calls = []
+    real_run = LayerEngine.run
+
+    def interrupt_swallowed(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            try:
+                signal.raise_signal(signal.SIGINT)  # the user's Ctrl-C, through the build's own handler
+            except KeyboardInterrupt:
+                pass  # as a C-level attribute probe clears whatever was raised
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(LayerEngine, "run", interrupt_swallowed)
+    code, _, err = atlas(*build_args(tiny_model, tmp_path))
+    assert code == 130, err
+    assert "interrupted" in err and len(err.strip().splitlines()) == 1
+    assert len(cached_pngs(tmp_path / "cache")) == 4 + 5  # the batch under way was finished and kept
+    assert len(calls) == 2  # and the last layer was never begun
+
+
 def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
     cache = tmp_path / "cache"
     args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000]

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import interrupts
 from ..cache import atomic_write
 from ..networks import layers_model, network_input
 from ..photos import load_photo
@@ -192,5 +193,6 @@ def collect(load_model, layer_names: list[str], photos: list[Path], shape, prepr
                             photo_ids = np.broadcast_to(ids, at.shape)
                             extremes.merge(values.numpy().T, photo_ids, where, largest)
                 bar.update(min(start + BATCH, chunk.stop) - start)
+                interrupts.check()
             save_state(state_path, chunk.stop, skipped, top, bottom, tallies)
     return top, bottom, skipped, tallies
