@@ -389,6 +389,9 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                             meta = {"layer": layer, "filter": i, "method": method, "activation": float(finals[b])}
                             if view != "channel":
                                 meta.update(view=view, member=member)
+                            if engine.window is not None:  # the page says where the picture was optimized
+                                meta["window"] = {"rows": [engine.window[0].start, engine.window[0].stop],
+                                                  "cols": [engine.window[1].start, engine.window[1].stop]}
                             cache.put(keys[(method, view, layer, i)][member], pixels[b], meta)
                         activations[(method, view, layer, i)] = [float(finals[b]) for b in group]
                     bar.update(len(batch))

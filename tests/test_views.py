@@ -49,6 +49,9 @@ def test_unit_views_are_built_cached_and_shown_on_the_unit_page(atlas, tiny_mode
     page = (site / "tiny" / "filters" / "block2_conv1" / "2.html").read_text()
     assert "What drives it up" in page and "What drives it down" in page
     assert page.count("for the diversity view") == 3 and page.count("for the neuron view") == 1
+    # the neuron picture, made on its receptive field, says which part that was; no other picture does
+    assert page.count("px this position sees") == 1
+    assert page.index("px this position sees") > page.index("for the neuron view") > page.index("for the channel view")
     down = page[page.index("What drives it down"):]
     assert "for the negative view" in down and "Photos that drive it lowest" in down
     assert "of the way from an average photo" in page or "above every photo" in page

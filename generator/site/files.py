@@ -31,21 +31,22 @@ MODEL_MARKER = ".atlas-model"
 TEMPORARY_MAX_AGE_S = 3600
 
 
-def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[str, str]:
-    """Put a cached picture and its thumbnail into the site; both named by content."""
+def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[str, str, dict]:
+    """Put a cached picture and its thumbnail into the site; both named by
+    content. Returns their paths and the picture's cache metadata."""
     found = cache.read(key)
     if found is None:
         raise AtlasError(
             f"{layer} filter {index} is missing or corrupt in the cache; run `filter-atlas build` again"
         )
-    data, _ = found
+    data, entry = found
     digest = hashlib.sha256(data).hexdigest()
     thumb = thumbnail(cache, digest, data)
     image_path = f"img/{digest[:20]}.png"
     thumb_path = f"thumbs/{hashlib.sha256(thumb).hexdigest()[:20]}.webp"
     emit(image_path, data, content_named=True)
     emit(thumb_path, thumb, content_named=True)
-    return image_path, thumb_path
+    return image_path, thumb_path, entry.meta
 
 
 def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -> dict:

@@ -39,10 +39,20 @@ class Picture:
     precision: str = ""  # the arithmetic that made it
     width: int = LARGE_SIZE  # as shown on the filter page: the picture's own aspect ratio
     height: int = LARGE_SIZE
+    window: dict | None = None  # {"rows": [start, stop], "cols": ...}: the part of the input it was optimized on
 
     @property
     def title(self) -> str:
         return VIEW_TITLES.get(self.view, self.view)
+
+    @property
+    def window_note(self) -> str:
+        """Where a picture made on its receptive field lies, in words; empty for whole-input pictures."""
+        if not self.window:
+            return ""
+        (top, bottom), (left, right) = self.window["rows"], self.window["cols"]
+        return (f"optimized on the {right - left} × {bottom - top} px this position sees "
+                f"(its receptive field); the grey outside cannot affect it")
 
     def shown(self, size: int) -> tuple[int, int]:
         """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE)."""

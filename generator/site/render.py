@@ -80,12 +80,7 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
         layer = LayerPage(model.slug, layer_rec["name"], layer_rec["block"], layer_rec["filters"],
                           layer_rec.get("kind", "conv"), pending=layer_rec.get("pending"))
         for entry in layer_rec["entries"]:
-            pictures = [
-                Picture(img["method"], *place_image(cache, img["key"], layer.name, entry["index"], emit),
-                        img["activation"], img["view"], img["member"], img.get("unit"), img["precision"],
-                        *large_size(cache.path(img["key"])))
-                for img in entry["images"]
-            ]
+            pictures = [picture(cache, img, layer.name, entry["index"], emit) for img in entry["images"]]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
             layer.filters.append(FilterPage(layer, entry["index"], pictures, examples))
         blocks.setdefault(layer.block, BlockPage(model.slug, layer.block)).layers.append(layer)
@@ -93,6 +88,13 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
     for before, after in zip(sequence, sequence[1:]):
         before.next, after.prev = after, before
     return list(blocks.values())
+
+
+def picture(cache: Cache, img: dict, layer: str, index: int, emit) -> Picture:
+    """One of a filter's pictures, placed in the site."""
+    image, thumb, meta = place_image(cache, img["key"], layer, index, emit)
+    return Picture(img["method"], image, thumb, img["activation"], img["view"], img["member"], img.get("unit"),
+                   img["precision"], *large_size(cache.path(img["key"])), window=meta.get("window"))
 
 
 def layer_records(record: dict) -> list[dict]:
