@@ -4,10 +4,12 @@ sharded and rendered as a user runs them, and the objectives behind them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from generator.optvis.engine import LayerEngine
 from generator.optvis.objectives import UnitBatch, channel, diversity, neuron
@@ -49,9 +51,16 @@ def test_unit_views_are_built_cached_and_shown_on_the_unit_page(atlas, tiny_mode
     page = (site / "tiny" / "filters" / "block2_conv1" / "2.html").read_text()
     assert "What drives it up" in page and "What drives it down" in page
     assert page.count("for the diversity view") == 3 and page.count("for the neuron view") == 1
-    # the neuron picture, made on its receptive field, says which part that was; no other picture does
+    # the neuron picture, made on its receptive field, is shown as that window alone, enlarged, and says so;
+    # no other picture is
     assert page.count("px this position sees") == 1
     assert page.index("px this position sees") > page.index("for the neuron view") > page.index("for the channel view")
+    neuron_figure = page[page.rindex("<figure", 0, page.index("for the neuron view")):]
+    shown = re.search(r'<img src="([^"]+)"', neuron_figure)[1]
+    whole = re.search(r'<a href="([^"]+)">the whole input</a>', neuron_figure)[1]
+    here = site / "tiny" / "filters" / "block2_conv1"
+    assert Image.open(here / shown).size == (10, 10)  # block2_conv1's receptive field, in whole cells
+    assert Image.open(here / whole).size == (16, 16)  # the whole input, the window in grey
     down = page[page.index("What drives it down"):]
     assert "for the negative view" in down and "Photos that drive it lowest" in down
     assert "of the way from an average photo" in page or "above every photo" in page

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..cache import Cache, atomic_write
@@ -31,22 +32,52 @@ MODEL_MARKER = ".atlas-model"
 TEMPORARY_MAX_AGE_S = 3600
 
 
-def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> tuple[str, str, dict]:
+@dataclass
+class Placed:
+    """A picture in the site: its file, its thumbnail, its cache metadata, and
+    for a picture optimized on a window of the input, that window alone."""
+    image: str
+    thumb: str
+    meta: dict
+    crop: str | None = None
+
+
+def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> Placed:
     """Put a cached picture and its thumbnail into the site; both named by
-    content. Returns their paths and the picture's cache metadata."""
+    content. A picture made on its receptive field (a window of the input set
+    in grey) also gets that window as a file, and its thumbnail shows the window."""
     found = cache.read(key)
     if found is None:
         raise AtlasError(
             f"{layer} filter {index} is missing or corrupt in the cache; run `filter-atlas build` again"
         )
     data, entry = found
-    digest = hashlib.sha256(data).hexdigest()
-    thumb = thumbnail(cache, digest, data)
-    image_path = f"img/{digest[:20]}.png"
-    thumb_path = f"thumbs/{hashlib.sha256(thumb).hexdigest()[:20]}.webp"
-    emit(image_path, data, content_named=True)
-    emit(thumb_path, thumb, content_named=True)
-    return image_path, thumb_path, entry.meta
+    image_path = emit_content(data, "img", "png", emit)
+    window = entry.meta.get("window")
+    crop = window_crop(data, window) if window else None
+    shown = crop or data
+    thumb = thumbnail(cache, hashlib.sha256(shown).hexdigest(), shown)
+    thumb_path = emit_content(thumb, "thumbs", "webp", emit)
+    crop_path = emit_content(crop, "img", "png", emit) if crop else None
+    return Placed(image_path, thumb_path, entry.meta, crop_path)
+
+
+def emit_content(data: bytes, folder: str, suffix: str, emit) -> str:
+    """Write `data` into the site under a name made of its content; returns the path."""
+    path = f"{folder}/{hashlib.sha256(data).hexdigest()[:20]}.{suffix}"
+    emit(path, data, content_named=True)
+    return path
+
+
+def window_crop(png: bytes, window: dict) -> bytes:
+    """The part of a picture inside `window` ({"rows": [start, stop], "cols": ...}), as a PNG."""
+    from PIL import Image
+
+    (top, bottom), (left, right) = window["rows"], window["cols"]
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(png)) as img:
+        img.crop((left, top, right, bottom)).save(out, format="PNG")
+    return out.getvalue()
 
 
 def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -> dict:

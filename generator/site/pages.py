@@ -40,6 +40,7 @@ class Picture:
     width: int = LARGE_SIZE  # as shown on the filter page: the picture's own aspect ratio
     height: int = LARGE_SIZE
     window: dict | None = None  # {"rows": [start, stop], "cols": ...}: the part of the input it was optimized on
+    crop: str | None = None  # path of that part alone, which the page shows enlarged
 
     @property
     def title(self) -> str:
@@ -52,10 +53,15 @@ class Picture:
             return ""
         (top, bottom), (left, right) = self.window["rows"], self.window["cols"]
         return (f"optimized on the {right - left} × {bottom - top} px this position sees "
-                f"(its receptive field); the grey outside cannot affect it")
+                f"(its receptive field), shown enlarged; the rest of the input, grey, cannot affect it")
 
     def shown(self, size: int) -> tuple[int, int]:
-        """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE)."""
+        """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE);
+        of the window alone where the page shows that."""
+        if self.crop:
+            (top, bottom), (left, right) = self.window["rows"], self.window["cols"]
+            longer = max(bottom - top, right - left)
+            return round((right - left) * size / longer), round((bottom - top) * size / longer)
         return round(self.width * size / LARGE_SIZE), round(self.height * size / LARGE_SIZE)
 
 

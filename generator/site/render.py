@@ -92,9 +92,10 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
 
 def picture(cache: Cache, img: dict, layer: str, index: int, emit) -> Picture:
     """One of a filter's pictures, placed in the site."""
-    image, thumb, meta = place_image(cache, img["key"], layer, index, emit)
-    return Picture(img["method"], image, thumb, img["activation"], img["view"], img["member"], img.get("unit"),
-                   img["precision"], *large_size(cache.path(img["key"])), window=meta.get("window"))
+    placed = place_image(cache, img["key"], layer, index, emit)
+    return Picture(img["method"], placed.image, placed.thumb, img["activation"], img["view"], img["member"],
+                   img.get("unit"), img["precision"], *large_size(cache.path(img["key"])),
+                   window=placed.meta.get("window"), crop=placed.crop)
 
 
 def layer_records(record: dict) -> list[dict]:
