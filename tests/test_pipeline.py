@@ -123,26 +123,37 @@ def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model,
     assert cached_pngs(tmp_path / "cache") == cached_pngs(reference)
 
 
+def when_the_second_layer_begins(monkeypatch, interrupt) -> list:
+    """Make `interrupt()` happen as the engine starts the second layer; returns
+    the engine's runs so far (one entry each)."""
+    calls = []
+    real_run = LayerEngine.run
+
+    def run(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            interrupt()
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(LayerEngine, "run", run)
+    return calls
+
+
 def test_an_interrupt_that_tensorflow_wraps_still_stops_the_build_as_ctrl_c_does(atlas, tiny_model, tmp_path,
                                                                                 monkeypatch):
     """Ctrl-C while TensorFlow traces a graph comes back as a StagingError made
     from a SystemError whose cause is the KeyboardInterrupt."""
-    calls = []
-    real_run = LayerEngine.run
 
-    def interrupt_while_tracing(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
+    def interrupt_while_tracing():
+        try:
             try:
-                try:
-                    raise KeyboardInterrupt
-                except KeyboardInterrupt as interrupt:
-                    raise SystemError("<built-in method> returned a result with an exception set") from interrupt
-            except SystemError as error:
-                raise RuntimeError("in user code: ...") from error  # as autograph's StagingError wraps it
-        return real_run(self, *args, **kwargs)
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as interrupt:
+                raise SystemError("<built-in method> returned a result with an exception set") from interrupt
+        except SystemError as error:
+            raise RuntimeError("in user code: ...") from error  # as autograph's StagingError wraps it
 
-    monkeypatch.setattr(LayerEngine, "run", interrupt_while_tracing)
+    when_the_second_layer_begins(monkeypatch, interrupt_while_tracing)
     code, _, err = atlas(*build_args(tiny_model, tmp_path))
     assert code == 130, err
     assert "interrupted" in err and len(err.strip().splitlines()) == 1
@@ -153,19 +164,14 @@ def test_an_interrupt_that_a_library_swallows_still_stops_the_build_after_that_b
                                                                                      monkeypatch):
     """Ctrl-C can land inside TensorFlow's C++ calling back into Python, which
     may clear the KeyboardInterrupt; the build stops at the next batch all the same."""
-    calls = []
-    real_run = LayerEngine.run
 
-    def interrupt_swallowed(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            try:
-                signal.raise_signal(signal.SIGINT)  # the user's Ctrl-C, through the build's own handler
-            except KeyboardInterrupt:
-                pass  # as a C-level attribute probe clears whatever was raised
-        return real_run(self, *args, **kwargs)
+    def interrupt_swallowed():
+        try:
+            signal.raise_signal(signal.SIGINT)  # the user's Ctrl-C, through the build's own handler
+        except KeyboardInterrupt:
+            pass  # as a C-level attribute probe clears whatever was raised
 
-    monkeypatch.setattr(LayerEngine, "run", interrupt_swallowed)
+    calls = when_the_second_layer_begins(monkeypatch, interrupt_swallowed)
     code, _, err = atlas(*build_args(tiny_model, tmp_path))
     assert code == 130, err
     assert "interrupted" in err and len(err.strip().splitlines()) == 1

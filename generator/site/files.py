@@ -40,6 +40,7 @@ class Placed:
     thumb: str
     meta: dict
     crop: str | None = None
+    size: tuple[int, int] = (LARGE_SIZE, LARGE_SIZE)  # what the filter page shows, LARGE_SIZE on its longer side
 
 
 def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> Placed:
@@ -59,7 +60,7 @@ def place_image(cache: Cache, key: str, layer: str, index: int, emit) -> Placed:
     thumb = thumbnail(cache, hashlib.sha256(shown).hexdigest(), shown)
     thumb_path = emit_content(thumb, "thumbs", "webp", emit)
     crop_path = emit_content(crop, "img", "png", emit) if crop else None
-    return Placed(image_path, thumb_path, entry.meta, crop_path)
+    return Placed(image_path, thumb_path, entry.meta, crop_path, large_size(shown))
 
 
 def emit_content(data: bytes, folder: str, suffix: str, emit) -> str:
@@ -121,12 +122,10 @@ def fit(size: tuple[int, int], longest: int) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def large_size(png_path: Path) -> tuple[int, int]:
-    """The filter page's width and height for a cached picture: its own size
-    (read from the PNG header) scaled to LARGE_SIZE on the longer side."""
-    with open(png_path, "rb") as f:
-        header = f.read(24)
-    return fit((int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")), LARGE_SIZE)
+def large_size(png: bytes) -> tuple[int, int]:
+    """The filter page's width and height for a picture: its own size (read
+    from the PNG header) scaled to LARGE_SIZE on the longer side."""
+    return fit((int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")), LARGE_SIZE)
 
 
 def remove_stale(site: Path, written: set[Path]) -> None:

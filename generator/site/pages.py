@@ -37,8 +37,8 @@ class Picture:
     member: int = 0
     unit: dict | None = None  # its unit output before the nonlinearity, measured as the photos' ("mean", "centre")
     precision: str = ""  # the arithmetic that made it
-    width: int = LARGE_SIZE  # as shown on the filter page: the picture's own aspect ratio
-    height: int = LARGE_SIZE
+    width: int = LARGE_SIZE  # as shown on the filter page (the window alone, where there is one):
+    height: int = LARGE_SIZE  # its own aspect ratio
     window: dict | None = None  # {"rows": [start, stop], "cols": ...}: the part of the input it was optimized on
     crop: str | None = None  # path of that part alone, which the page shows enlarged
 
@@ -56,12 +56,7 @@ class Picture:
                 f"(its receptive field), shown enlarged; the rest of the input, grey, cannot affect it")
 
     def shown(self, size: int) -> tuple[int, int]:
-        """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE);
-        of the window alone where the page shows that."""
-        if self.crop:
-            (top, bottom), (left, right) = self.window["rows"], self.window["cols"]
-            longer = max(bottom - top, right - left)
-            return round((right - left) * size / longer), round((bottom - top) * size / longer)
+        """Width and height at `size` pixels on the longer side (the large size is LARGE_SIZE)."""
         return round(self.width * size / LARGE_SIZE), round(self.height * size / LARGE_SIZE)
 
 

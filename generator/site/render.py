@@ -13,7 +13,7 @@ from ..cache import Cache, atomic_write, ensure_writable
 from ..errors import AtlasError
 from ..records import read_records
 from ..words import plural
-from .files import MODEL_MARKER, large_size, place_examples, place_image, remove_stale
+from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
 from .public import public_record
 
@@ -94,7 +94,7 @@ def picture(cache: Cache, img: dict, layer: str, index: int, emit) -> Picture:
     """One of a filter's pictures, placed in the site."""
     placed = place_image(cache, img["key"], layer, index, emit)
     return Picture(img["method"], placed.image, placed.thumb, img["activation"], img["view"], img["member"],
-                   img.get("unit"), img["precision"], *large_size(cache.path(img["key"])),
+                   img.get("unit"), img["precision"], *placed.size,
                    window=placed.meta.get("window"), crop=placed.crop)
 
 
