@@ -20,6 +20,7 @@ from .errors import AtlasError
 from .examples import ExampleOptions, make_examples
 from .networks.receptive import receptive_fields
 from .names import model_name
+from .precision import auto_precision
 from .examples.measure import measure_pictures
 from .records import (attach_examples, attach_measures, build_of_network, make_record, record_path,
                       record_pictures, unique_model_name)
@@ -228,14 +229,12 @@ def build(
         settings.method(name)  # unknown names and bad step counts fail before any work
     for name in settings.views:
         settings.view(name)
-    explicit = settings.precision != "auto"
-    if not explicit:
-        from .optvis.engine import default_precision
-
-        settings = replace(settings, precision=default_precision())
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     net = open_network(settings, cache)
+    explicit = settings.precision != "auto"
+    if not explicit:
+        settings = replace(settings, precision=auto_precision(net, cache, lambda m: report(m, progress)))
     settings = replace(settings, **net.code)  # recorded, for `render` and rebuilds
     if models.is_model_file(settings.model) and not settings.preprocess:
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
