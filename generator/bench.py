@@ -105,10 +105,15 @@ def relative_change(a: float, b: float) -> float:
 
 
 def run(args) -> dict:
-    from .optvis.engine import LayerEngine, default_precision
+    from .build import forward_flops
+    from .networks import input_shape
+    from .optvis.engine import LayerEngine
+    from .precision import choose
 
-    precision = default_precision() if args.precision == "auto" else args.precision
     net = load_model(args.model, model_source(args.model, args.weights))
+    precision = args.precision
+    if precision == "auto":  # as a build chooses it
+        precision = choose(lambda: net, forward_flops(net), tuple(input_shape(net)), print)[0]
     layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
     rows, side_by_side = [], []
     for layer in layers:

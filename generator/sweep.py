@@ -32,6 +32,7 @@ def variants() -> dict:
     param = base.param
     return {
         "steps64": replace(base, steps=64),
+        "steps96": replace(base, steps=96),
         "base": base,  # the default: 128 steps
         "steps256": replace(base, steps=256),
         "steps512": replace(base, steps=512),
@@ -85,12 +86,13 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
 
     from .build import Settings, open_network
     from .cache import Cache
-    from .optvis.engine import LayerEngine, default_precision
+    from .optvis.engine import LayerEngine
     from .imaging import filter_seed
+    from .precision import auto_precision
 
-    net = open_network(Settings(model=args.model, weights=args.weights, preprocess=args.preprocess),
-                       Cache(Path(args.cache_dir)))
-    keras_model, precision = net.load(), default_precision()
+    cache = Cache(Path(args.cache_dir))
+    net = open_network(Settings(model=args.model, weights=args.weights, preprocess=args.preprocess), cache)
+    keras_model, precision = net.load(), auto_precision(net, cache)  # as the scored builds chose it
     seconds = {}
     for name in names:
         engine = LayerEngine(keras_model, layer, precision, METHODS[name], net.preprocess)
