@@ -112,7 +112,7 @@ def run(args) -> dict:
 
     net = load_model(args.model, model_source(args.model, args.weights))
     precision = args.precision
-    if precision == "auto":  # as a build chooses it
+    if precision == "auto":  # as a build would choose it (timed here, not read from a cache)
         precision = choose(lambda: net, forward_flops(net), tuple(input_shape(net)), print)[0]
     layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
     rows, side_by_side = [], []

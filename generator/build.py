@@ -49,7 +49,7 @@ class Settings:
     methods: tuple[str, ...] = (DEFAULT_METHOD,)  # the first one is shown in the grids
     iters: int | None = None  # None: each method's own number of steps
     seed: int = 0
-    precision: str = "auto"  # resolved to float32 or bfloat16 by the hardware
+    precision: str = "auto"  # resolved to float32 or bfloat16 for the network and machine (precision.py)
     preprocess: str | None = None  # None: the built-in model's own, or guessed from the model file
     input_size: tuple[int, int] | None = None  # None: the built-in model's default, or the file's own
     views: tuple[str, ...] = DEFAULT_VIEWS  # what each filter shows: channel, neuron, negative, diversity
@@ -232,13 +232,13 @@ def build(
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     net = open_network(settings, cache)
-    explicit = settings.precision != "auto"
-    if not explicit:
-        settings = replace(settings, precision=auto_precision(net, cache, lambda m: report(m, progress)))
     settings = replace(settings, **net.code)  # recorded, for `render` and rebuilds
     if models.is_model_file(settings.model) and not settings.preprocess:
         report(f"{Path(settings.model).name}: preprocessing {net.preprocess} ({net.preprocess_why})", progress)
     chosen, wanted = selection(net, layers, filters)
+    explicit = settings.precision != "auto"
+    if not explicit:
+        settings = replace(settings, precision=auto_precision(net, cache, lambda m: report(m, progress)))
     keys = picture_keys(settings, net, wanted)
     precisions = {} if explicit else use_other_precision(settings, net, cache, wanted, keys)
     if shard:

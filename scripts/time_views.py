@@ -5,8 +5,8 @@ Steady seconds per filter of each (method, view) on each layer (compiled; 8
 filters in one batch), side by side in one process, the order turned each
 round; wall-clock and the process's CPU seconds. --compare adds the channel
 view of other methods, `make quality-sweep`'s variants included. The real MobileNet in
-../shared/models, in the precision a build's `auto` takes on this machine,
-or in each of a list of them. Prints, per method, each
+../shared/models, in the precision a build's `auto` would take on this
+machine (timed here, not read from a cache), or in each of a list of them. Prints, per method, each
 view's seconds per filter summed over the layers, and --views unit against
 the channel view."""
 
@@ -16,10 +16,9 @@ import statistics
 import time
 from pathlib import Path
 
-from generator.imaging import filter_seed
-from generator.networks import load_model
 from generator.build import forward_flops
-from generator.networks import input_shape
+from generator.imaging import filter_seed
+from generator.networks import input_shape, load_model
 from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import METHODS
 from generator.optvis.views import make_view, parse_views
@@ -89,6 +88,7 @@ def main():
             unit = sum(totals.values())
             print(f"{method:12s} {precision:8s} the views together: {unit:.2f} s/filter, "
                   f"{unit / totals['channel']:.2f}x the channel")
+
 
 if __name__ == "__main__":
     main()

@@ -47,6 +47,16 @@ def vgg16_weights(tmp_path_factory) -> Path:
     return save_seeded_weights(tmp_path_factory.mktemp("weights") / "vgg16-seeded.h5", seed=0)
 
 
+@pytest.fixture(autouse=True)
+def hardware_precision(monkeypatch):
+    """`--precision auto` keeps the hardware's choice here, untimed: where the
+    two formats run close, a timed choice could differ between two caches of
+    one test. tests/test_precision.py times on purpose."""
+    import generator.precision
+
+    monkeypatch.setattr(generator.precision, "MEASURE_FROM_FLOPS", float("inf"))
+
+
 def read_record(cache: Path) -> dict:
     """The build record of the one model built into `cache`."""
     import json

@@ -3,6 +3,8 @@ runs it faster on this machine, timed once and remembered in the cache."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import generator.optvis.engine as engine
@@ -14,15 +16,17 @@ from tests.conftest import read_record
 BUILD = ("--iters", "2", "--layers", "block1_conv2,block2_conv1")
 
 
-def on_a_bfloat16_machine(monkeypatch, ms: dict | None) -> list:
+def on_a_bfloat16_machine(monkeypatch, ms) -> list:
     """Pretend the CPU computes bfloat16 natively and the tiny model is worth
-    timing; the timing reports `ms` (None: timing fails the test). Returns the
-    layers timed."""
+    timing; the timing reports `ms`, or raises it (None: timing fails the
+    test). Returns the layers timed."""
     timed = []
 
     def fake_timing(keras_model, layer, input_shape):
         assert ms is not None, "nothing should have been timed"
         timed.append(layer)
+        if isinstance(ms, Exception):
+            raise ms
         return dict(ms)
 
     monkeypatch.setattr(engine, "default_precision", lambda: "bfloat16")
@@ -41,7 +45,7 @@ def test_auto_takes_the_faster_format_timed_once_for_the_network(atlas, tiny_mod
     timed = on_a_bfloat16_machine(monkeypatch, ms)
     code, out, _ = atlas("build", "--model", tiny_model, *BUILD, "--cache-dir", tmp_path / "c")
     assert code == 0
-    assert timed == ["block2_conv1"]  # the costliest layer: the whole network up to it
+    assert timed == ["block2_conv1"]  # the last conv layer: the whole network up to it
     assert f"precision: {chosen} (float32 {ms['float32']:.1f}, bfloat16 {ms['bfloat16']:.1f} ms" in out
     record = read_record(tmp_path / "c")
     assert record["settings"]["precision"] == chosen and picture_precisions(record) == {chosen}
@@ -50,6 +54,30 @@ def test_auto_takes_the_faster_format_timed_once_for_the_network(atlas, tiny_mod
     code, out, _ = atlas("build", "--model", tiny_model, *BUILD, "--cache-dir", tmp_path / "c")
     assert code == 0 and timed == ["block2_conv1"] and "precision:" not in out
     assert read_record(tmp_path / "c")["computed"]["filters"] == 0
+
+
+def test_a_broken_choice_or_another_machine_is_timed_again(atlas, tiny_model, tmp_path, monkeypatch):
+    timed = on_a_bfloat16_machine(monkeypatch, {"float32": 1.0, "bfloat16": 2.0})
+    build = ("build", "--model", tiny_model, *BUILD, "--quiet", "--cache-dir", tmp_path / "c")
+    assert atlas(*build)[0] == 0 and len(timed) == 1
+    (choice,) = (tmp_path / "c" / "precision").glob("*.json")
+    choice.write_text('{"precision": "float16"}')
+    assert atlas(*build)[0] == 0 and len(timed) == 2
+    assert json.loads(choice.read_text())["precision"] == "float32"
+
+    this_machine = precision.machine()
+    monkeypatch.setattr(precision, "machine", lambda: {**this_machine, "bfloat16_flags": []})
+    assert atlas(*build)[0] == 0 and len(timed) == 3
+    assert len(list((tmp_path / "c" / "precision").glob("*.json"))) == 2
+
+
+def test_a_failed_timing_keeps_the_hardwares_choice_and_stores_nothing(atlas, tiny_model, tmp_path, monkeypatch):
+    on_a_bfloat16_machine(monkeypatch, RuntimeError("no bfloat16 kernel for MyLayer\nmore detail"))
+    code, out, _ = atlas("build", "--model", tiny_model, *BUILD, "--cache-dir", tmp_path / "c")
+    assert code == 0
+    assert "precision: bfloat16, the hardware's choice (timing failed: no bfloat16 kernel for MyLayer)" in out
+    assert read_record(tmp_path / "c")["settings"]["precision"] == "bfloat16"
+    assert not list((tmp_path / "c" / "precision").glob("*.json"))
 
 
 def test_a_cache_made_before_in_bfloat16_is_used_when_float32_turns_out_faster(atlas, tiny_model, tmp_path, monkeypatch):
