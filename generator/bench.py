@@ -105,15 +105,11 @@ def relative_change(a: float, b: float) -> float:
 
 
 def run(args) -> dict:
-    from .build import forward_flops
-    from .networks import input_shape
     from .optvis.engine import LayerEngine
-    from .precision import choose
+    from .precision import model_precision
 
     net = load_model(args.model, model_source(args.model, args.weights))
-    precision = args.precision
-    if precision == "auto":  # as a build would choose it (timed here, not read from a cache)
-        precision = choose(lambda: net, forward_flops(net), tuple(input_shape(net)), print)[0]
+    precision = model_precision(net) if args.precision == "auto" else args.precision
     layers = {layer.block: layer for layer in described_layers(net)}.values()  # last of each block
     rows, side_by_side = [], []
     for layer in layers:

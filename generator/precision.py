@@ -80,6 +80,10 @@ def choice_path(cache: Cache, net, this_machine: dict) -> Path:
 def auto_precision(net, cache: Cache, report=lambda message: None) -> str:
     """float32 or bfloat16 for this network on this machine, timed once and
     remembered in the cache (see the module's text)."""
+    flops = net.description["flops"]
+    untimed = untimed_choice(flops)
+    if untimed:
+        return untimed  # nothing to time, nothing written
     this_machine = machine()
     path = choice_path(cache, net, this_machine)
     stored = read_choice(path)
@@ -91,11 +95,21 @@ def auto_precision(net, cache: Cache, report=lambda message: None) -> str:
         stored = read_choice(path)
         if stored:
             return stored
-        chosen, timed = choose(net.load, net.description["flops"], tuple(net.description["input_shape"]), report)
+        chosen, timed = faster_format(net.load(), flops, tuple(net.description["input_shape"]), report)
         if timed:
             atomic_write(path, json.dumps({"precision": chosen, **timed, "machine": this_machine,
                                            "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}).encode())
     return chosen
+
+
+def model_precision(keras_model, report=print) -> str:
+    """What a build's `auto` would take for this model, timed now and not stored
+    (for `make bench` and the timing scripts)."""
+    from .build import forward_flops
+    from .networks import input_shape
+
+    flops = forward_flops(keras_model)
+    return untimed_choice(flops) or faster_format(keras_model, flops, tuple(input_shape(keras_model)), report)[0]
 
 
 def read_choice(path: Path) -> str | None:
@@ -107,20 +121,26 @@ def read_choice(path: Path) -> str | None:
     return chosen if chosen in engine.PRECISIONS else None
 
 
-def choose(load_model, flops: dict[str, float], input_shape: tuple, report=lambda message: None) -> tuple[str, dict]:
-    """The hardware's choice, or where bfloat16 is native and the network big
-    enough, the faster format as timed now; with what was timed (or {} when
-    nothing was, or the timing failed)."""
+def untimed_choice(flops: dict[str, float]) -> str | None:
+    """The hardware's choice where there is nothing to time (bfloat16 not native,
+    or the network too small); None where the formats must be timed."""
     native = engine.default_precision()
     if native == "float32" or max(flops.values(), default=0.0) < MEASURE_FROM_FLOPS:
-        return native, {}
+        return native
+    return None
+
+
+def faster_format(keras_model, flops: dict[str, float], input_shape: tuple,
+                  report=lambda message: None) -> tuple[str, dict]:
+    """The faster format as timed now on the network up to its last conv layer,
+    with what was timed; bfloat16 (native here) and {} when the timing failed."""
     last = list(flops)[-1]
     report(f"precision: timing float32 against bfloat16 up to {last} (once for this network and machine)")
     try:
-        ms = step_milliseconds(load_model(), last, input_shape)
+        ms = step_milliseconds(keras_model, last, input_shape)
     except Exception as error:  # a format this network cannot run in, memory: keep the hardware's choice
-        report(f"precision: {native}, the hardware's choice (timing failed: {str(error).splitlines()[0][:200]})")
-        return native, {}
+        report(f"precision: bfloat16, the hardware's choice (timing failed: {str(error).splitlines()[0][:200]})")
+        return "bfloat16", {}
     chosen = min(ms, key=ms.get)
     report(f"precision: {chosen} ({', '.join(f'{p} {t:.1f}' for p, t in ms.items())} ms per picture and step)")
     return chosen, {"layer": last, "ms_per_picture_step": ms}

@@ -16,13 +16,12 @@ import statistics
 import time
 from pathlib import Path
 
-from generator.build import forward_flops
 from generator.imaging import filter_seed
-from generator.networks import input_shape, load_model
+from generator.networks import load_model
 from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import METHODS
 from generator.optvis.views import make_view, parse_views
-from generator.precision import choose
+from generator.precision import model_precision
 from generator.sweep import register, variants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +47,7 @@ def main():
     model = load_model(MODEL, Path(MODEL))
     precisions = args.precision.split(",")
     if precisions == ["auto"]:
-        precisions = [choose(lambda: model, forward_flops(model), tuple(input_shape(model)), print)[0]]
+        precisions = [model_precision(model)]
     plan = [(m, v, p) for p in precisions for m in args.methods.split(",") for v in parse_views(args.views)]
     plan += [(m, "channel", p) for p in precisions for m in args.compare.split(",") if m]
     indices = list(range(args.filters))
