@@ -36,7 +36,7 @@ from .words import plural
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
 # Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 6
+DESCRIPTION_VERSION = 7
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -148,6 +148,7 @@ def describe(keras_model) -> dict:
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
         "flops": forward_flops(keras_model),
         "normalizes": any(isinstance(layer, import_keras().layers.Normalization) for layer in keras_model.layers),
+        "folds_batchnorm": bool(models.foldable_pairs(keras_model)),
     }
 
 
@@ -155,8 +156,13 @@ def network_key(description: dict) -> dict:
     """What the network adds to a picture's key besides its file and unit.
     Pictures of a model with a Normalization layer were made without its
     adapted mean and variance before that was fixed; saying so in their key
-    keeps such old pictures from being taken for new ones."""
-    return {"normalization": "adapted mean and variance applied"} if description.get("normalizes") else {}
+    keeps such old pictures from being taken for new ones. A network whose
+    BatchNorms fold into its convolutions runs folded (the same function, other
+    rounding, so other pixels), and its keys say so."""
+    key = {"normalization": "adapted mean and variance applied"} if description.get("normalizes") else {}
+    if description.get("folds_batchnorm"):
+        key["batchnorm"] = "folded into the convolution before it"
+    return key
 
 
 def forward_flops(keras_model) -> dict[str, float]:
@@ -240,7 +246,7 @@ def build(
     if not explicit:
         settings = replace(settings, precision=auto_precision(net, cache, lambda m: report(m, progress)))
     keys = picture_keys(settings, net, wanted)
-    precisions = {} if explicit else use_other_precision(settings, net, cache, wanted, keys)
+    precisions = use_equivalent_pictures(settings, net, cache, wanted, keys, explicit)
     if shard:
         return build_shard(settings, net, cache, keys, wanted, shard, progress)
     activations, todo = find_cached(cache, keys, progress)
@@ -273,21 +279,31 @@ def build(
     return record
 
 
-def use_other_precision(settings: Settings, net: Network, cache: Cache, wanted: dict, keys: dict) -> dict:
-    """Where a filter's pictures are missing but whole ones made in the other
-    precision are cached (a cache merged from, or copied off, another kind of
-    machine), take those: `keys` is changed in place. Returns the precision of
-    each filter's pictures so taken."""
-    other = "float32" if settings.precision == "bfloat16" else "bfloat16"
+def use_equivalent_pictures(settings: Settings, net: Network, cache: Cache, wanted: dict, keys: dict,
+                            explicit_precision: bool) -> dict:
+    """Where a filter's pictures are missing but whole ones of the same filter
+    made otherwise are cached, take those: `keys` is changed in place. Made
+    otherwise: with the BatchNorms not folded (a cache from before folding),
+    and, unless --precision was given, in the other precision (a cache merged
+    from, or copied off, another kind of machine). Returns the precision of each
+    filter's pictures taken in the other precision."""
     missing = {k: members for k, members in keys.items() if not all(map(cache.has, members))}
     if not missing:
         return {}
-    alternates = picture_keys(replace(settings, precision=other), net, wanted)
+    other = replace(settings, precision="float32" if settings.precision == "bfloat16" else "bfloat16")
+    nets = [net]
+    if net.description.get("folds_batchnorm"):
+        nets.append(replace(net, description={**net.description, "folds_batchnorm": False}))
+    ways = [(settings, n) for n in nets[1:]] + ([] if explicit_precision else [(other, n) for n in nets])
+    alternates = [(way.precision, picture_keys(way, n, wanted)) for way, n in ways]
     taken = {}
     for group in missing:
-        if all(cache.get(key) is not None for key in alternates[group]):
-            keys[group] = alternates[group]
-            taken[group] = other
+        for precision, keyed in alternates:
+            if all(cache.get(key) is not None for key in keyed[group]):
+                keys[group] = keyed[group]
+                if precision != settings.precision:
+                    taken[group] = precision
+                break
     return taken
 
 
@@ -374,7 +390,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
             started = time.perf_counter()
             shown = settings.view(view)
             engine = LayerEngine(keras_model, layer, settings.precision, shown.render_method(settings.method(method)),
-                                 net.preprocess, shown.objective)
+                                 net.preprocess, shown.objective, fold=net.description["folds_batchnorm"])
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,

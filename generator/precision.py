@@ -149,14 +149,15 @@ def faster_format(keras_model, flops: dict[str, float], input_shape: tuple,
 def step_milliseconds(keras_model, layer: str, input_shape: tuple) -> dict[str, float]:
     """Per format, the median time of one step's work (forward to the unit, gradient
     back to the input) per picture, the formats timed in turn in one process."""
-    from .networks import unit_model
+    from .networks import fold_batchnorm, unit_model
     from .tf_quiet import import_keras
 
     import_keras()
     import tensorflow as tf
 
     images = tf.random.stateless_uniform((BATCH, *input_shape), seed=(0, 0))
-    steps = {p: gradient_step(unit_model(keras_model, layer, policy))
+    # as a build runs the network: its BatchNorms folded
+    steps = {p: gradient_step(fold_batchnorm(unit_model(keras_model, layer, policy)))
              for p, policy in (("float32", None), ("bfloat16", "mixed_bfloat16"))}
     for step in steps.values():
         step(images)  # trace and compile outside the timing

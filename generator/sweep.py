@@ -95,7 +95,8 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
     keras_model, precision = net.load(), auto_precision(net, cache)  # as the scored builds chose it
     seconds = {}
     for name in names:
-        engine = LayerEngine(keras_model, layer, precision, METHODS[name], net.preprocess)
+        engine = LayerEngine(keras_model, layer, precision, METHODS[name], net.preprocess,
+                             fold=net.description["folds_batchnorm"])
         indices = list(range(min(filters, engine.num_filters)))
         starts = engine.start([filter_seed(args.seed, layer, i) for i in indices])
         engine.run(starts, indices, 1, args.seed)  # trace and compile outside the timing
