@@ -159,7 +159,8 @@ def build_methods(settings: Settings, cache_dir: Path, sample: dict, methods: li
 def score(args) -> dict:
     """Build and score; returns the report."""
     methods = [m.strip() for m in args.methods.split(",")]
-    settings = Settings(model=args.model, weights=args.weights, seed=args.seed, preprocess=args.preprocess)
+    settings = Settings(model=args.model, weights=args.weights, seed=args.seed, preprocess=args.preprocess,
+                        precision=args.precision)
     cache_dir = Path(args.cache_dir)
     net = open_network(settings, Cache(cache_dir))
     layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
@@ -267,6 +268,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(DEFAULT_MODEL_FILE), help="default: the real MobileNet in ../shared/models")
     p.add_argument("--weights", default=None)
     p.add_argument("--preprocess", default=None)
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
+                   help="the pictures' format, as build's --precision (default: auto)")
     p.add_argument("--images", default=str(DEFAULT_IMAGES), help="photographs to compare with (default: %(default)s)")
     p.add_argument("--max-images", type=int, default=0, help="use only the first N photographs (0: all)")
     p.add_argument("--methods", default=",".join([DEFAULT_METHOD] + [m for m in METHODS if m != DEFAULT_METHOD]),

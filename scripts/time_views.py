@@ -1,12 +1,14 @@
 """python scripts/time_views.py [--layers L1,L2] [--methods M1,M2] [--views unit] [--rounds N]
                                 [--compare sweep-steps64,...] [--precision auto|bfloat16,float32]
+                                [--batchnorm folded|kept|folded,kept]
 
 Steady seconds per filter of each (method, view) on each layer (compiled; 8
 filters in one batch), side by side in one process, the order turned each
 round; wall-clock and the process's CPU seconds. --compare adds the channel
 view of other methods, `make quality-sweep`'s variants included. The real MobileNet in
 ../shared/models, in the precision a build's `auto` would take on this
-machine (timed here, not read from a cache), or in each of a list of them. Prints, per method, each
+machine (timed here, not read from a cache), or in each of a list of them; its BatchNorms
+folded as a build runs them, or kept (as builds ran them before), or both. Prints, per method, each
 view's seconds per filter summed over the layers, and --views unit against
 the channel view."""
 
@@ -17,7 +19,7 @@ import time
 from pathlib import Path
 
 from generator.imaging import filter_seed
-from generator.networks import load_model
+from generator.networks import foldable_pairs, load_model
 from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import METHODS
 from generator.optvis.views import make_view, parse_views
@@ -42,21 +44,25 @@ def main():
     p.add_argument("--filters", type=int, default=8)
     p.add_argument("--compare", default="", help="methods whose channel view is timed too")
     p.add_argument("--precision", default="auto", help="auto, or formats to time side by side: bfloat16,float32")
+    p.add_argument("--batchnorm", default="folded", help="folded (as a build), kept, or both: folded,kept")
     args = p.parse_args()
     register(variants())
     model = load_model(MODEL, Path(MODEL))
     precisions = args.precision.split(",")
     if precisions == ["auto"]:
         precisions = [model_precision(model)]
-    plan = [(m, v, p) for p in precisions for m in args.methods.split(",") for v in parse_views(args.views)]
-    plan += [(m, "channel", p) for p in precisions for m in args.compare.split(",") if m]
+    # a run's "precision" is its format, and "+kept" where its BatchNorms are not folded
+    formats = [p + ("" if b == "folded" else "+kept") for p in precisions for b in args.batchnorm.split(",")]
+    foldable = bool(foldable_pairs(model))
+    plan = [(m, v, p) for p in formats for m in args.methods.split(",") for v in parse_views(args.views)]
+    plan += [(m, "channel", p) for p in formats for m in args.compare.split(",") if m]
     indices = list(range(args.filters))
     runs = {}  # (method, view, precision, layer) -> (engine, starts)
     for method, view, precision in plan:
         for layer in args.layers.split(","):
             shown = make_view(view)
-            engine = LayerEngine(model, layer, precision, shown.render_method(METHODS[method]), "tf",
-                                 shown.objective)
+            engine = LayerEngine(model, layer, precision.split("+")[0], shown.render_method(METHODS[method]), "tf",
+                                 shown.objective, fold=foldable and not precision.endswith("+kept"))
             starts = engine.start([filter_seed(0, layer, i, m) for i in indices for m in range(engine.group)])
             engine.run(starts, indices, 1)  # trace and compile outside the timing
             runs[method, view, precision, layer] = engine, starts
@@ -81,11 +87,11 @@ def main():
             c = sum(statistics.median(cpu[(*key, layer)]) for layer in layers)
             totals[view] = w
             per_layer = " ".join(f"{layer} {statistics.median(wall[(*key, layer)]):.2f}" for layer in layers)
-            print(f"{method:12s} {precision:8s} {view:10s} wall {w:7.2f} s/filter summed over the layers "
+            print(f"{method:12s} {precision:13s} {view:10s} wall {w:7.2f} s/filter summed over the layers "
                   f"({per_layer}); cpu {c:7.2f}")
         if "channel" in totals and len(totals) > 1:
             unit = sum(totals.values())
-            print(f"{method:12s} {precision:8s} the views together: {unit:.2f} s/filter, "
+            print(f"{method:12s} {precision:13s} the views together: {unit:.2f} s/filter, "
                   f"{unit / totals['channel']:.2f}x the channel")
 
 
