@@ -46,6 +46,8 @@ def main():
     p.add_argument("--precision", default="auto", help="auto, or formats to time side by side: bfloat16,float32")
     p.add_argument("--batchnorm", default="folded", help="folded (as a build), kept, or both: folded,kept")
     args = p.parse_args()
+    if set(args.batchnorm.split(",")) - {"folded", "kept"}:
+        p.error(f"--batchnorm takes folded, kept or both, not {args.batchnorm!r}")
     register(variants())
     model = load_model(MODEL, Path(MODEL))
     precisions = args.precision.split(",")

@@ -12,6 +12,8 @@ in float32 and a fifth in bfloat16
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from ..tf_quiet import import_keras
@@ -24,6 +26,7 @@ def foldable_pairs(model) -> dict[str, str]:
     """{BatchNorm layer name: the convolution it folds into}: a BatchNorm over
     the last axis whose only input is a built-in convolution's output that
     nothing else reads, with no activation of its own."""
+    readers = reader_counts(model)
     pairs = {}
     for layer in model.layers:
         if type(layer).__name__ != "BatchNormalization" or not type(layer).__module__.startswith("keras"):
@@ -35,19 +38,21 @@ def foldable_pairs(model) -> dict[str, str]:
                 or source.get_config().get("activation") != "linear" or len(source._inbound_nodes) != 1
                 or source.data_format != "channels_last"  # the BatchNorm's channels are the kernel's last axis
                 or len(source.weights) != 1 + source.use_bias  # a plain kernel (not LoRA, not quantized)
-                or readers(model, source) != 1):
+                or readers[id(source.output)] != 1):
             continue
         pairs[layer.name] = source.name
     return pairs
 
 
-def readers(model, layer) -> int:
-    """How many operations of `model` read `layer`'s output (layers, and
+def reader_counts(model) -> Counter:
+    """Per tensor (by id), how many operations of `model` read it (layers, and
     operations that are not layers, such as keras.ops.add), counting the
-    model's own outputs among them."""
-    output = layer.output
-    return sum(1 for other in model.operations for node in other._inbound_nodes
-               if any(t is output for t in node.input_tensors)) + sum(t is output for t in model.outputs)
+    model's own outputs among them: one pass over the graph."""
+    counts = Counter(id(t) for t in model.outputs)
+    for operation in model.operations:
+        for node in operation._inbound_nodes:
+            counts.update({id(t) for t in node.input_tensors})
+    return counts
 
 
 def folded_weights(conv, norm) -> list[np.ndarray]:
