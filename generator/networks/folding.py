@@ -26,7 +26,7 @@ def foldable_pairs(model) -> dict[str, str]:
     """{BatchNorm layer name: the convolution it folds into}: a BatchNorm over
     the last axis whose only input is a built-in convolution's output that
     nothing else reads, with no activation of its own."""
-    readers = reader_counts(model)
+    readers = None  # counted once, where there is a candidate
     pairs = {}
     for layer in model.layers:
         if type(layer).__name__ != "BatchNormalization" or not type(layer).__module__.startswith("keras"):
@@ -37,8 +37,10 @@ def foldable_pairs(model) -> dict[str, str]:
         if (type(source).__name__ not in FOLDABLE or not type(source).__module__.startswith("keras")
                 or source.get_config().get("activation") != "linear" or len(source._inbound_nodes) != 1
                 or source.data_format != "channels_last"  # the BatchNorm's channels are the kernel's last axis
-                or len(source.weights) != 1 + source.use_bias  # a plain kernel (not LoRA, not quantized)
-                or readers[id(source.output)] != 1):
+                or len(source.weights) != 1 + source.use_bias):  # a plain kernel (not LoRA, not quantized)
+            continue
+        readers = readers or reader_counts(model)
+        if readers[id(source.output)] != 1:
             continue
         pairs[layer.name] = source.name
     return pairs
@@ -49,7 +51,7 @@ def reader_counts(model) -> Counter:
     operations that are not layers, such as keras.ops.add), counting the
     model's own outputs among them: one pass over the graph."""
     counts = Counter(id(t) for t in model.outputs)
-    for operation in model.operations:
+    for operation in getattr(model, "operations", None) or model.layers:  # a Sequential has layers only
         for node in operation._inbound_nodes:
             counts.update({id(t) for t in node.input_tensors})
     return counts
