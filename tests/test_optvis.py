@@ -80,3 +80,83 @@ def test_coarse_steps_run_at_a_smaller_size_first_and_the_picture_comes_out_whol
     assert pixels.shape == (1, 16, 16, 3) and np.ptp(pixels) > 0
     # where the coarse steps look is part of what the picture is: it is in the key
     assert method.key() != replace(method, coarse_crop=True).key() != replace(method, coarse_steps=0).key()
+
+
+def test_redirected_gradients_pass_where_a_relu_is_dead_and_only_there():
+    """One image alive (its true gradient reaches it), one dead (none does):
+    the live one gets the true gradient, the dead one the redirected rule."""
+    import tensorflow as tf
+
+    from generator.optvis.redirect import redirected_relu
+
+    rng = np.random.default_rng(0)
+    for cap in (None, 6.0, 4.0):
+        x = rng.uniform(-3, 9, (2, 5, 5, 2)).astype(np.float32)
+        x[1] = np.where(rng.random((5, 5, 2)) < 0.5, -1.0, 7.0 if cap else -2.0)  # nothing active
+        dy = rng.standard_normal(x.shape).astype(np.float32)
+        tensor = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(tensor)
+            loss = tf.reduce_sum(redirected_relu(tensor, cap) * dy)
+        got = tape.gradient(loss, tensor).numpy()
+        active = (x > 0) & (x < (cap or np.inf))
+        away = ((x <= 0) & (dy < 0)) | ((x >= (cap or np.inf)) & (dy > 0))
+        assert np.array_equal(got[0], np.where(active[0], dy[0], 0.0)), cap
+        assert np.array_equal(got[1], np.where(away[1], 0.0, dy[1])), cap
+        assert np.abs(got[1]).max() > 0, cap
+
+
+def test_the_warp_and_its_gradient_are_tensorflows_projective_transforms():
+    """The warp gathers every image's pixels at once; its numbers are those of
+    ImageProjectiveTransformV3 and its registered gradient (the gradient warped
+    back by the inverse map), for a shrinking, enlarging and turning map."""
+    import tensorflow as tf
+
+    from generator.optvis.transforms import affine_warp
+
+    rng = np.random.default_rng(1)
+    for (in_h, in_w), (out_h, out_w), scale in [((32, 32), (32, 32), 1.1), ((20, 28), (33, 21), 0.6)]:
+        angle = rng.uniform(-0.3, 0.3)
+        matrix = np.array([scale * np.cos(angle), scale * np.sin(angle), -4.5,
+                           -scale * np.sin(angle), scale * np.cos(angle), 7.5], np.float32)
+        images = tf.constant(rng.random((3, in_h, in_w, 3), dtype=np.float32))
+        dy = tf.constant(rng.standard_normal((3, out_h, out_w, 3)).astype(np.float32))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(images)
+            ours = affine_warp(images, tf.constant(matrix), (out_h, out_w), 0.5)
+            theirs = tf.raw_ops.ImageProjectiveTransformV3(
+                images=images, transforms=np.tile(np.append(matrix, [0, 0])[None], [3, 1]).astype(np.float32),
+                output_shape=[out_h, out_w], fill_value=0.5, interpolation="BILINEAR", fill_mode="CONSTANT")
+            losses = tf.reduce_sum(ours * dy), tf.reduce_sum(theirs * dy)
+        assert np.allclose(ours, theirs, atol=1e-5)
+        assert np.any(np.asarray(theirs) == 0.5)  # the map reaches past the edges
+        assert np.allclose(*(tape.gradient(loss, images) for loss in losses), atol=1e-4)
+
+
+def test_the_fourier_images_gradient_is_the_spectrums_own():
+    """The Fourier image's hand-written gradient is what TensorFlow's own
+    chain of complex ops gives."""
+    import tensorflow as tf
+
+    from generator.optvis.param import FourierParam, spectrum_scale
+
+    shape = (12, 10, 3)
+    param = FourierParam(decay_power=1.25, dc_gain=4.0)
+    params = tf.constant(np.stack([param.init(s, shape) for s in (0, 1)]) * 50)
+    weights = tf.constant(np.random.default_rng(2).standard_normal((2, 12, 10, 3)).astype(np.float32))
+    scale = tf.constant(spectrum_scale(12, 10, 1.25, 4.0))
+
+    def plain(p):  # what the parameterization computes, differentiated by TensorFlow
+        from generator.optvis.param import COLOR_MIX
+
+        image = tf.signal.irfft2d(tf.complex(p[:, 0] * scale, p[:, 1] * scale), fft_length=[12, 10])
+        return tf.sigmoid(tf.tensordot(tf.transpose(image, [0, 2, 3, 1]) / 4.0, COLOR_MIX.T, axes=1))
+
+    gradients = []
+    for to_image in (lambda p: param.to_image(p, shape), plain):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss = tf.reduce_sum(to_image(params) * weights)
+        gradients.append(tape.gradient(loss, params).numpy())
+    assert np.abs(gradients[1]).max() > 0
+    assert np.allclose(*gradients, rtol=1e-4, atol=1e-6 * np.abs(gradients[1]).max())

@@ -68,15 +68,44 @@ class FourierParam:
         import tensorflow as tf
 
         height, width = shape[0], shape[1]
-        scale = tf.constant(spectrum_scale(height, even(width), self.decay_power, self.dc_gain))
-        spectrum = tf.complex(params[:, 0] * scale, params[:, 1] * scale)  # (b, c, h, w/2+1)
-        image = tf.signal.irfft2d(spectrum, fft_length=[height, even(width)])  # (b, c, h, w)
+        image = scaled_irfft2d(params, spectrum_scale(height, even(width), self.decay_power, self.dc_gain))
         image = tf.transpose(image[:, :, :, :width], [0, 2, 3, 1]) / 4.0
         image = tf.tensordot(image, tf.constant(COLOR_MIX.T), axes=1)
         return tf.sigmoid(image)
 
     def to_pixels(self, image: np.ndarray) -> np.ndarray:
         return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+def scaled_irfft2d(params, scale: np.ndarray):
+    """The images (b, c, h, w) of the half spectra `params` (b, 2: real and
+    imaginary, c, h, w/2+1) times `scale`.
+
+    The gradient is irfft's adjoint written out: one rfft of the incoming
+    gradient, times one precomputed real factor. TensorFlow's own chain
+    (complex products, real and imaginary parts, slice gradients) computes the
+    same numbers in about twice the time, and this runs every step."""
+    import tensorflow as tf
+
+    height, width = scale.shape[0], 2 * (scale.shape[1] - 1)
+    # irfft's inner columns stand for two frequencies each (w and -w); the
+    # transform's 1/(h*w) normalization comes back in its adjoint.
+    twice = np.full(scale.shape[1], 2.0, np.float32)
+    twice[0] = twice[-1] = 1.0
+    back = tf.constant(scale * twice / (height * width))
+    scale = tf.constant(scale)
+
+    @tf.custom_gradient
+    def irfft(p):
+        images = tf.signal.irfft2d(tf.complex(p[:, 0] * scale, p[:, 1] * scale), fft_length=[height, width])
+
+        def grad(dy):
+            spectrum = tf.signal.rfft2d(dy, fft_length=[height, width])
+            return tf.stack([tf.math.real(spectrum) * back, tf.math.imag(spectrum) * back], axis=1)
+
+        return images, grad
+
+    return irfft(params)
 
 
 def even(n: int) -> int:

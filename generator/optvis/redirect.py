@@ -27,21 +27,37 @@ def redirected_relu(x, max_value=None):
         y = tf.maximum(x, low) if max_value is None else tf.clip_by_value(x, low, tf.cast(max_value, x.dtype))
 
         def grad(dy):
-            active = x > 0 if max_value is None else (x > 0) & (x < max_value)
-            zero = tf.zeros_like(dy)
-            true = tf.where(active, dy, zero)
-            # Ascent moves x by +dy: keep dy where it moves x towards the active range.
-            away = (x <= 0) & (dy < 0)
-            if max_value is not None:
-                away = away | ((x >= max_value) & (dy > 0))
-            redirected = tf.where(away, zero, dy)
+            true = relu_gradient(dy, x, max_value)
+            # An image is dead where its true gradient is zero everywhere. Two
+            # reductions tell; the redirected gradient is computed only when some
+            # image is, which after the first steps is rarely.
             axes = list(range(1, len(x.shape)))
-            dead = tf.reduce_max(tf.abs(true), axis=axes, keepdims=True) == 0
-            return tf.where(dead, redirected, true)
+            dead = (tf.reduce_max(true, axis=axes, keepdims=True) == 0) & (
+                tf.reduce_min(true, axis=axes, keepdims=True) == 0)
+
+            def redirect():
+                # Ascent moves x by +dy: keep dy where it moves x towards the active range.
+                away = (x <= 0) & (dy < 0)
+                if max_value is not None:
+                    away = away | ((x >= max_value) & (dy > 0))
+                return tf.where(dead, tf.where(away, tf.zeros_like(dy), dy), true)
+
+            return tf.cond(tf.reduce_any(dead), redirect, lambda: true)
 
         return y, grad
 
     return relu(x)
+
+
+def relu_gradient(dy, x, max_value=None):
+    """The ReLU's (capped at `max_value`) true gradient, in one fused pass where TensorFlow has one."""
+    import tensorflow as tf
+
+    if max_value is None:
+        return tf.raw_ops.ReluGrad(gradients=dy, features=x)
+    if float(max_value) == 6.0:
+        return tf.raw_ops.Relu6Grad(gradients=dy, features=x)
+    return tf.where((x > 0) & (x < max_value), dy, tf.zeros_like(dy))
 
 
 def relu_cap(layer) -> tuple[bool, float | None]:
