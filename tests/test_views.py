@@ -257,3 +257,34 @@ def test_the_diverse_pictures_take_half_the_methods_steps_and_their_key_says_so(
     assert make_view("diversity").render_method(fourier.with_steps(7)).steps == 4  # --iters 7
     for name in ("channel", "neuron", "negative"):
         assert make_view(name).render_method(fourier) == fourier
+
+
+def test_the_diversity_terms_hand_written_gradient_is_tensorflows_own():
+    """Gram cosine similarity within each group of 3, and its gradient, as
+    l2_normalize and TensorFlow's own differentiation compute them."""
+    import tensorflow as tf
+
+    from generator.optvis.objectives import group_gram_similarity
+
+    rng = np.random.default_rng(3)
+    flat = tf.constant(rng.random((6, 10, 7), dtype=np.float32))  # 2 filters, 3 pictures each
+    flat = tf.concat([flat[:5], tf.zeros_like(flat[5:])], 0)  # a silent picture, as ReLUs give
+    weights = tf.constant(rng.standard_normal(6).astype(np.float32))
+
+    def plain(features):
+        grams = tf.math.l2_normalize(tf.reshape(tf.matmul(features, features, transpose_a=True), [2, 3, -1]),
+                                     axis=-1, epsilon=1e-10)
+        cosines = tf.matmul(grams, grams, transpose_b=True)
+        return tf.reshape(tf.reduce_sum(cosines, -1) - tf.linalg.diag_part(cosines), [6])
+
+    results = []
+    for similarity in (lambda f: group_gram_similarity(f, 3), plain):
+        with tf.GradientTape() as tape:
+            tape.watch(flat)
+            values = similarity(flat)
+            loss = tf.reduce_sum(values * weights)
+        results.append((values.numpy(), tape.gradient(loss, flat).numpy()))
+    (ours, our_grad), (theirs, their_grad) = results
+    assert np.allclose(ours, theirs, atol=1e-5) and theirs[0] > 0.5
+    assert np.abs(their_grad).max() > 0
+    assert np.allclose(our_grad, their_grad, rtol=1e-4, atol=1e-5 * np.abs(their_grad).max())

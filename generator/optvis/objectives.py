@@ -118,17 +118,51 @@ class Diversity(Objective):
 
         acts = tf.cast(unit.activated, tf.float32)
         batch, channels = tf.shape(acts)[0], acts.shape[-1]
-        flat = tf.reshape(acts, [batch, -1, channels])
-        grams = tf.matmul(flat, flat, transpose_a=True)
-        grams = tf.math.l2_normalize(tf.reshape(grams, [batch // self.group, self.group, -1]), axis=-1,
-                                     epsilon=1e-10)
-        similarity = tf.matmul(grams, grams, transpose_b=True)  # (filters, group, group)
-        others = tf.reduce_sum(similarity, axis=-1) - tf.linalg.diag_part(similarity)
-        return tf.reshape(others, [batch])
+        return group_gram_similarity(tf.reshape(acts, [batch, -1, channels]), self.group)
 
     def key(self):
         key = {"diversity": "gram cosine after activation", "group": self.group}
         return key | {"times": "the group's mean absolute channel"} if self.relative else key
+
+
+def group_gram_similarity(flat, group: int):
+    """For features `flat` (batch, positions, channels), `group` consecutive
+    images to a filter: each image's summed cosine similarity between its Gram
+    matrix F^T F and those of the others of its group.
+
+    The gradient is written out so that no tensor as large as the Gram
+    matrices is made more than twice. It is a sum of the group's Gram
+    matrices, weighted by the gradient of the small (group x group) matrix of
+    their inner products; the features' gradient is then 2 F dG, one product
+    where TensorFlow's own chain takes two of the same size and many passes
+    over the Gram matrices through the normalization. On a layer of many
+    channels those cost a third of a diverse picture's step."""
+    import tensorflow as tf
+
+    def summed_cosines(inner):  # (filters, group, group) inner products -> (filters, group)
+        # as l2_normalize normalizes: by rsqrt(max(squared norm, 1e-10))
+        scale = tf.math.rsqrt(tf.maximum(tf.linalg.diag_part(inner), 1e-10))
+        cosines = inner * scale[:, :, None] * scale[:, None, :]
+        return tf.reduce_sum(cosines, axis=-1) - tf.linalg.diag_part(cosines)
+
+    @tf.custom_gradient
+    def similarity(flat):
+        batch = tf.shape(flat)[0]
+        grams = tf.matmul(flat, flat, transpose_a=True)  # (batch, channels, channels)
+        vectors = tf.reshape(grams, [batch // group, group, -1])
+        inner = tf.matmul(vectors, vectors, transpose_b=True)
+
+        def grad(dsimilarity):
+            with tf.GradientTape() as tape:
+                tape.watch(inner)
+                summed = summed_cosines(inner)
+            dinner = tape.gradient(summed, inner, output_gradients=tf.reshape(dsimilarity, [-1, group]))
+            dgrams = tf.reshape(tf.matmul(dinner + tf.transpose(dinner, [0, 2, 1]), vectors), tf.shape(grams))
+            return 2.0 * tf.matmul(flat, dgrams)  # dgrams is symmetric: a sum of Gram matrices
+
+        return tf.reshape(summed_cosines(inner), [batch]), grad
+
+    return similarity(flat)
 
 
 @dataclass(frozen=True)
