@@ -27,7 +27,7 @@ from .optvis.methods import DEFAULT_METHOD, METHODS
 from .optvis.views import DEFAULT_VIEWS, VIEW_NAMES, make_view, parse_views
 from .imaging import filter_seed, to_uint8
 from .errors import AtlasError
-from .networks import ConvLayer, foldable_pairs, load_model, model_source
+from .networks import ConvLayer, folds_batchnorm, load_model, model_source
 from .tf_quiet import import_keras
 
 REPO = Path(__file__).resolve().parent.parent
@@ -250,7 +250,7 @@ def time_views(net, layers, precision, args) -> list[dict]:
         for name in args.views:
             shown = make_view(name)
             engine = LayerEngine(net, layer.name, precision, shown.render_method(method), preprocess, shown.objective,
-                                 fold=bool(foldable_pairs(net)))
+                                 fold=folds_batchnorm(net))
             # at most one build batch (a group's pictures count against it, as in build)
             filters = list(range(min(args.filters, layer.filters, max(1, engine.batch_size // engine.group))))
             rows.append(time_view(engine, layer, name, filters, args.seed))

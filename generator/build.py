@@ -148,7 +148,7 @@ def describe(keras_model) -> dict:
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
         "flops": forward_flops(keras_model),
         "normalizes": any(isinstance(layer, import_keras().layers.Normalization) for layer in keras_model.layers),
-        "folds_batchnorm": bool(models.foldable_pairs(keras_model)),
+        "folds_batchnorm": models.folds_batchnorm(keras_model),
     }
 
 

@@ -149,14 +149,14 @@ def faster_format(keras_model, flops: dict[str, float], input_shape: tuple,
 def step_milliseconds(keras_model, layer: str, input_shape: tuple) -> dict[str, float]:
     """Per format, the median time of one step's work (forward to the unit, gradient
     back to the input) per picture, the formats timed in turn in one process."""
-    from .networks import fold_batchnorm, foldable_pairs, unit_model
+    from .networks import fold_batchnorm, folds_batchnorm, unit_model
     from .tf_quiet import import_keras
 
     import_keras()
     import tensorflow as tf
 
     images = tf.random.stateless_uniform((BATCH, *input_shape), seed=(0, 0))
-    fold = bool(foldable_pairs(keras_model))  # as a build runs the network (its description's rule)
+    fold = folds_batchnorm(keras_model)  # as a build runs the network
 
     def as_built(policy):
         unit = unit_model(keras_model, layer, policy)

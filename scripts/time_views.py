@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from generator.imaging import filter_seed
-from generator.networks import foldable_pairs, load_model
+from generator.networks import folds_batchnorm, load_model
 from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import METHODS
 from generator.optvis.views import make_view, parse_views
@@ -55,7 +55,7 @@ def main():
         precisions = [model_precision(model)]
     # a run's "precision" is its format, and "+kept" where its BatchNorms are not folded
     formats = [p + ("" if b == "folded" else "+kept") for p in precisions for b in args.batchnorm.split(",")]
-    foldable = bool(foldable_pairs(model))
+    foldable = folds_batchnorm(model)
     plan = [(m, v, p) for p in formats for m in args.methods.split(",") for v in parse_views(args.views)]
     plan += [(m, "channel", p) for p in formats for m in args.compare.split(",") if m]
     indices = list(range(args.filters))

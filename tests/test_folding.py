@@ -73,7 +73,7 @@ def test_a_cache_made_before_folding_is_used_and_new_pictures_get_their_own_keys
     mobilenet_like().save(path)
     # A cache as builds made it before: nothing folded.
     with monkeypatch.context() as before:
-        before.setattr(networks, "foldable_pairs", lambda model: {})
+        before.setattr(networks, "folds_batchnorm", lambda model: False)
         old = build(atlas, path, tmp_path / "old")
     shutil.rmtree(tmp_path / "old" / "models")  # the description is remade, as after the upgrade
 

@@ -87,6 +87,12 @@ def folded_norm_layer():
     return FoldedBatchNorm
 
 
+def folds_batchnorm(model) -> bool:
+    """Whether pictures of `model` are made with its BatchNorms folded: where
+    it has any foldable one (the rule its description records)."""
+    return bool(foldable_pairs(model))
+
+
 def fold_batchnorm(model):
     """A copy of `model` with each foldable BatchNorm merged into its
     convolution (the BatchNorm left as the identity under its own name, so that
