@@ -132,6 +132,11 @@ def test_the_warp_and_its_gradient_are_tensorflows_projective_transforms():
         assert np.any(np.asarray(theirs) == 0.5)  # the map reaches past the edges
         assert np.allclose(*(tape.gradient(loss, images) for loss in losses), atol=1e-4)
 
+    # In a graph of unknown batch and size the channels stay known, as a convolution after it needs.
+    warped = tf.function(lambda x: affine_warp(x, tf.constant(matrix), (8, 8), 0.5)).get_concrete_function(
+        tf.TensorSpec([None, None, None, 3], tf.float32))
+    assert warped.output_shapes.as_list() == [None, 8, 8, 3]
+
 
 def test_the_fourier_images_gradient_is_the_spectrums_own():
     """The Fourier image's hand-written gradient is what TensorFlow's own

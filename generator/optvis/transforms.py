@@ -125,7 +125,9 @@ def sample_rows(images, matrix, size, fill):
     import tensorflow as tf
 
     shape = tf.shape(images)
-    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    batch, height, width = shape[0], shape[1], shape[2]
+    # static where known, so that the network after the warp sees its channels
+    channels = images.shape[-1] if images.shape[-1] is not None else shape[3]
     out_h, out_w = size[0], size[1]
     ys, xs = tf.meshgrid(tf.range(out_h), tf.range(out_w), indexing="ij")
     xs, ys = tf.cast(tf.reshape(xs, [-1]), tf.float32), tf.cast(tf.reshape(ys, [-1]), tf.float32)
@@ -133,13 +135,15 @@ def sample_rows(images, matrix, size, fill):
     y = matrix[3] * xs + matrix[4] * ys + matrix[5]
     x0, y0 = tf.floor(x), tf.floor(y)
     # one row per pixel, each the pixel of every image and channel; the last row is the fill
-    rows = tf.reshape(tf.transpose(images, [1, 2, 0, 3]), [height * width, batch * channels])
-    rows = tf.concat([rows, tf.fill([1, batch * channels], tf.cast(fill, images.dtype))], 0)
+    # summed in float32, as the op sums, whatever the images' format
+    rows = tf.reshape(tf.transpose(tf.cast(images, tf.float32), [1, 2, 0, 3]), [height * width, batch * channels])
+    rows = tf.concat([rows, tf.fill([1, batch * channels], tf.cast(fill, tf.float32))], 0)
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     out = 0.0
     for cy, wy in ((y0, y0 + 1.0 - y), (y0 + 1.0, y - y0)):
         for cx, wx in ((x0, x0 + 1.0 - x), (x0 + 1.0, x - x0)):
             inside = (cy >= 0.0) & (cy < h) & (cx >= 0.0) & (cx < w)
             index = tf.where(inside, tf.cast(cy, tf.int32) * width + tf.cast(cx, tf.int32), height * width)
-            out += tf.gather(rows, index) * tf.cast(wy * wx, images.dtype)[:, None]
-    return tf.transpose(tf.reshape(out, [out_h, out_w, batch, channels]), [2, 0, 1, 3])
+            out += tf.gather(rows, index) * (wy * wx)[:, None]
+    out = tf.transpose(tf.reshape(out, [out_h, out_w, batch, channels]), [2, 0, 1, 3])
+    return tf.cast(out, images.dtype)
