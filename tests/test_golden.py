@@ -1,8 +1,9 @@
 """The cache's promise, pinned: the same key means the same pixels.
 
-A small model file is kept in tests/golden/ (a fresh save would hash
+Two small model files are kept in tests/golden/ (a fresh save would hash
 differently), and a few filters' pictures and cache keys for each method
-and view are kept beside it. A change that alters either fails here. If
+and view are kept beside them: tiny.keras, plain convolutions, and bn.keras,
+MobileNet-like, whose BatchNorms a build folds into the convolutions. A change that alters either fails here. If
 pictures change on purpose, bump ALGORITHM_VERSION in generator/build.py
 (so old caches are not read as new pictures) and rewrite the golden files:
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
@@ -21,31 +22,37 @@ from generator.imaging import decode_png
 from tests.conftest import read_record
 
 GOLDEN = Path(__file__).parent / "golden"
-MODEL = GOLDEN / "tiny.keras"
 EXPECTED = GOLDEN / "expected.json"
-# (method, steps, views): small enough for seconds, long enough to move every pixel.
-CASES = [("fourier", 12, "channel"), ("seed", 5, "channel"), ("fourier", 12, "neuron,negative,diversity")]
+TINY = ("tiny.keras", "block1_conv2,block2_conv1")
+FOLDED = ("bn.keras", "conv_dw_1,conv_pw_1")  # BatchNorm folded before both
+# (model, method, steps, views): small enough for seconds, long enough to move every pixel.
+CASES = [(TINY, "fourier", 12, "channel"), (TINY, "seed", 5, "channel"),
+         (TINY, "fourier", 12, "neuron,negative,diversity"), (FOLDED, "fourier", 12, "channel")]
 # Pictures may differ by rounding between CPU kinds (oneDNN picks other kernels);
 # a changed algorithm moves them far more than this.
 TOLERANCE = 3
 
 
-def build_case(atlas, tmp_path: Path, method: str, steps: int, views: str) -> dict:
-    cache = tmp_path / f"cache-{method}"
-    args = ["build", "--model", MODEL, "--cache-dir", cache, "--quiet", "--precision", "float32",
-            "--method", method, "--iters", steps, "--layers", "block1_conv2,block2_conv1", "--filters", "0-1"]
+def build_case(atlas, tmp_path: Path, model: tuple[str, str], method: str, steps: int, views: str) -> dict:
+    file, layers = model
+    cache = tmp_path / f"cache-{file}-{method}"
+    args = ["build", "--model", GOLDEN / file, "--cache-dir", cache, "--quiet", "--precision", "float32",
+            "--method", method, "--iters", steps, "--layers", layers, "--filters", "0-1"]
     if views != "channel":
         args += ["--views", views]
     code, _, err = atlas(*args)
     assert code == 0, err
+    description = json.loads(next((cache / "models").glob("*.json")).read_text())
+    assert description["folds_batchnorm"] is (model == FOLDED)
     pictures = {}
+    prefix = "" if model == TINY else f"{file}/"  # the tiny model's names as they always were
     for layer in read_record(cache)["layers"]:
         for entry in layer["entries"]:
             for image in entry["images"]:
                 name = "/".join(str(part) for part in (image["method"], image.get("view", "channel"),
                                                        layer["name"], entry["index"], image.get("member", 0)))
                 key = image["key"]
-                pictures[name] = (key, (cache / "filters" / key[:2] / f"{key}.png").read_bytes())
+                pictures[prefix + name] = (key, (cache / "filters" / key[:2] / f"{key}.png").read_bytes())
     return pictures
 
 
