@@ -58,6 +58,12 @@ def sample_filters(layers, per_layer: int, seed: int = 0) -> dict[str, list[int]
     }
 
 
+def sample_seed(args) -> int:
+    """Which filters are sampled: --sample-seed, or --seed as before (a second sample
+    checks on other units what was tuned on the first)."""
+    return args.seed if args.sample_seed is None else args.sample_seed
+
+
 def unit_means(model, images) -> list[np.ndarray]:
     """Each output's spatial mean per image and channel: a list of (n, channels)."""
     outputs = model(images)
@@ -164,7 +170,7 @@ def score(args) -> dict:
     cache_dir = Path(args.cache_dir)
     net = open_network(settings, Cache(cache_dir))
     layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
-    sample = sample_filters(layers, args.per_layer, args.seed)
+    sample = sample_filters(layers, args.per_layer, sample_seed(args))
     records = build_methods(settings, cache_dir, sample, methods, args.quiet)
     first = records[methods[0]]
     shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
@@ -282,6 +288,8 @@ def parser() -> argparse.ArgumentParser:
                    help="layers whose views are measured (default: %(default)s)")
     p.add_argument("--diversity", type=int, default=4, help="pictures in the diversity view (default: 4)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample-seed", type=int, default=None,
+                   help="sample other filters, the pictures' seed unchanged (default: --seed)")
     p.add_argument("--cache-dir", default=str(DEFAULT_CACHE_DIR))
     p.add_argument("--out", default="quality.json")
     p.add_argument("--sheet", default="quality-sheet.png")

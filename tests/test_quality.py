@@ -118,7 +118,24 @@ def test_every_view_is_measured_with_a_model_observer(tiny_model, tmp_path, caps
         assert -1e-6 <= unit["diversity_similarity"] <= 1 + 1e-6 and -1e-6 <= unit["independent_similarity"] <= 1 + 1e-6
         for which in ("channel", "diversity", "diversity_and_channel"):
             assert 0 <= unit[f"observer_{which}"] <= 1
-    assert "negative below all photos" in capsys.readouterr().out
+    paired = views["summary"]["observer_against_channel"]["diversity_nearest"]
+    gains = [u["observer_diversity_nearest"] - u["observer_channel"] for u in row["filters"]]
+    assert paired["mean"] == pytest.approx(np.mean(gains)) and paired["units"] == len(gains)
+    out = capsys.readouterr().out
+    assert "negative below all photos" in out and "against the channel picture alone" in out
+
+
+def test_the_observer_gain_is_called_measurable_only_when_its_interval_is_above_zero():
+    from generator.view_quality import paired_gain
+
+    def rows(gains):
+        return [{"observer_channel": 0.5, "observer_diversity": 0.5 + g} for g in gains]
+
+    steady = paired_gain(rows([0.02, 0.03, 0.01, 0.04] * 6), "diversity")
+    assert steady["measurably_better"] and 0 < steady["interval_95"][0] < 0.025 < steady["interval_95"][1]
+    assert (steady["better"], steady["worse"], steady["units"]) == (24, 0, 24)
+    noisy = paired_gain(rows([0.2, -0.18, 0.15, -0.12] * 6), "diversity")  # a mean gain of +0.0125, all noise
+    assert noisy["mean"] == pytest.approx(0.0125) and noisy["interval_95"][0] < 0 and not noisy["measurably_better"]
 
 
 def test_the_observer_counts_pairs_where_the_top_photo_is_nearer():
