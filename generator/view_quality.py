@@ -39,6 +39,9 @@ DEFAULT_LAYERS = "conv_pw_4,conv_pw_8,conv_pw_12"
 SHOWN = 10  # top and bottom photos a unit is judged on
 NEXT_TOP = 9  # the unit's next top photos: the natural references
 OBSERVER_RULES = {"": "mean", "_nearest": "nearest"}  # how "nearer the references" is measured
+# References set against the channel picture alone, unit by unit
+PAIRED_LABELS = {"diversity": "the diverse pictures (mean rule)", "diversity_nearest": "the diverse pictures (nearest rule)",
+                 "diversity_and_channel_nearest": "the diverse and the channel pictures (nearest rule)"}
 
 
 def build_views(settings, cache_dir: Path, sample: dict, images: Path, quiet: bool) -> tuple[dict, dict]:
@@ -147,7 +150,7 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
     report["summary"] = summarize_rows(every)
     report["summary"].pop("filters")
     report["summary"]["observer_against_channel"] = {
-        name: paired_gain(every, name) for name in ("diversity", "diversity_nearest", "diversity_and_channel_nearest")}
+        name: paired_gain(every, name) for name in PAIRED_LABELS}
     print_paired(report["summary"]["observer_against_channel"])
     return report
 
@@ -191,7 +194,7 @@ def paired_gain(rows: list[dict], references: str, resamples: int = 10_000) -> d
 def print_paired(paired: dict) -> None:
     for references, g in paired.items():
         low, high = g["interval_95"]
-        print(f"observer with {references.replace('_', ' ')} against the channel picture alone: {g['mean']:+.3f} "
+        print(f"observer with {PAIRED_LABELS[references]} against the channel picture alone: {g['mean']:+.3f} "
               f"(95% interval {low:+.3f} to {high:+.3f}; {g['better']} of {g['units']} units better, {g['worse']} worse)"
               f"{'' if g['measurably_better'] else ': not measurably better'}", flush=True)
 
