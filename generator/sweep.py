@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,13 +53,37 @@ def variants() -> dict:
     }
 
 
-def register(configs: dict) -> list[str]:
-    """Make the variants buildable by name, as `sweep-NAME`."""
-    names = []
-    for name, method in configs.items():
-        METHODS[f"sweep-{name}"] = replace(method, name=f"sweep-{name}", summary=f"sweep variant {name}")
-        names.append(f"sweep-{name}")
-    return names
+def as_methods(configs: dict) -> dict:
+    """The variants as methods named `sweep-NAME`."""
+    return {f"sweep-{name}": replace(method, name=f"sweep-{name}", summary=f"sweep variant {name}")
+            for name, method in configs.items()}
+
+
+@contextmanager
+def registered(methods: dict):
+    """The methods buildable by name while the sweep runs, and gone after it,
+    so that nobody else in the process sees them."""
+    clashes = set(methods) & set(METHODS)
+    if clashes:
+        raise ValueError(f"methods already defined: {', '.join(sorted(clashes))}")
+    METHODS.update(methods)
+    try:
+        yield list(methods)
+    finally:
+        for name in methods:
+            METHODS.pop(name, None)
+
+
+def chosen_variants(names: str | None) -> dict:
+    """The variants named in `names` (comma-separated), or all of them."""
+    every = variants()
+    if not names:
+        return every
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in every]
+    if unknown:
+        raise SystemExit(f"sweep: unknown variant {unknown[0]!r}; choose from: {', '.join(every)}")
+    return {n: every[n] for n in wanted}
 
 
 def table(report: dict, deep_from: int) -> list[dict]:
@@ -113,16 +138,18 @@ def main(argv=None) -> int:
     p.add_argument("--deep-from", type=int, default=3, help="sampled layers from this index on count as deep")
     p.add_argument("--time-layer", default=None, help="the layer steady-state seconds are timed on "
                    "(default: the middle sampled layer)")
+    p.add_argument("--variants", default=None, help="the variants to run, comma-separated (default: all)")
     # the sweep compares methods' channel pictures; the views are make quality's
     p.set_defaults(out="sweep.json", sheet="sweep-sheet.png", per_layer=4, views="none",
                    layers="conv_pw_1,conv_pw_3,conv_pw_5,conv_pw_7,conv_pw_9,conv_pw_11,conv_pw_13")
     args = p.parse_args(argv)
-    args.methods = ",".join(["fourier", *register(variants())])
-    report = score(args)
-    rows = table(report, args.deep_from)
-    layers = list(report["layers"])
-    time_layer = args.time_layer or layers[len(layers) // 2]
-    steady = steady_seconds(args, [row["method"] for row in rows], time_layer)
+    with registered(as_methods(chosen_variants(args.variants))) as names:
+        args.methods = ",".join(["fourier", *names])
+        report = score(args)
+        rows = table(report, args.deep_from)
+        layers = list(report["layers"])
+        time_layer = args.time_layer or layers[len(layers) // 2]
+        steady = steady_seconds(args, [row["method"] for row in rows], time_layer)
     for row in rows:
         row["steady_seconds_per_filter"] = steady[row["method"]]
     report["steady_timing_layer"] = time_layer

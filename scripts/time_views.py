@@ -24,7 +24,7 @@ from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import METHODS
 from generator.optvis.views import make_view, parse_views
 from generator.precision import model_precision
-from generator.sweep import register, variants
+from generator.sweep import as_methods, variants
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = str(REPO.parent / "shared" / "models" / "mobilenet_v1_0.75_224_imagenet.keras")
@@ -48,7 +48,7 @@ def main():
     args = p.parse_args()
     if set(args.batchnorm.split(",")) - {"folded", "kept"}:
         p.error(f"--batchnorm takes folded, kept or both, not {args.batchnorm!r}")
-    register(variants())
+    methods = {**METHODS, **as_methods(variants())}  # the sweep's variants by name too
     model = load_model(MODEL, Path(MODEL))
     precisions = args.precision.split(",")
     if precisions == ["auto"]:
@@ -63,7 +63,7 @@ def main():
     for method, view, precision in plan:
         for layer in args.layers.split(","):
             shown = make_view(view)
-            engine = LayerEngine(model, layer, precision.split("+")[0], shown.render_method(METHODS[method]), "tf",
+            engine = LayerEngine(model, layer, precision.split("+")[0], shown.render_method(methods[method]), "tf",
                                  shown.objective, fold=foldable and not precision.endswith("+kept"))
             starts = engine.start([filter_seed(0, layer, i, m) for i in indices for m in range(engine.group)])
             engine.run(starts, indices, 1)  # trace and compile outside the timing

@@ -95,14 +95,40 @@ def test_photos_are_scored_on_the_same_moved_copies_as_pictures(tiny_model, tmp_
     assert not np.allclose(unmoved["block1_conv2"][0], stats["block1_conv2"][0])  # cached apart
 
 
-def test_the_sweep_tables_every_variant(tiny_model, tmp_path, capsys):
-    args = quality_args(tiny_model, tmp_path, "--layers", "block2_conv1", "--per-layer", "1")
+# One variant of each kind of change the sweep makes to the graph: coarse to fine
+# on a random part, Lucid's padded warp, the objective after the nonlinearity.
+SWEPT = ("crop-half-64", "lucid-stack", "post-activation")
+
+
+def test_the_sweep_tables_the_variants_it_runs_and_leaves_the_methods_as_they_were(tiny_model, tmp_path, capsys):
+    methods_before = dict(sweep.METHODS)
+    args = quality_args(tiny_model, tmp_path, "--layers", "block2_conv1", "--per-layer", "1",
+                        "--variants", ",".join(SWEPT))
     args = [a for a in args if a not in ("--methods", "fourier,seed")]
     assert sweep.main(args) == 0
     report = json.loads((tmp_path / "q.json").read_text())
-    assert [row["method"] for row in report["table"]] == ["fourier"] + [f"sweep-{n}" for n in sweep.variants()]
+    assert [row["method"] for row in report["table"]] == ["fourier"] + [f"sweep-{n}" for n in SWEPT]
     assert all(row["seconds_per_filter"] > 0 and row["steady_seconds_per_filter"] > 0 for row in report["table"])
-    assert "sweep-steps512" in capsys.readouterr().out
+    assert "sweep-lucid-stack" in capsys.readouterr().out
+    assert sweep.METHODS == methods_before  # nobody else in the process sees the variants
+
+
+def test_every_sweep_variant_is_a_method_of_its_own():
+    """Each variant changes the default's key, and no two change it alike: each
+    would be cached, built and tabled as a method of its own."""
+    keys = {}
+    for name, method in sweep.as_methods(sweep.variants()).items():
+        key = json.dumps({k: v for k, v in method.key().items() if k != "name"}, sort_keys=True)
+        keys.setdefault(key, []).append(name)
+    assert [names for names in keys.values() if len(names) > 1] == []
+    base = {k: v for k, v in sweep.METHODS["fourier"].key().items() if k != "name"}
+    assert list(keys).count(json.dumps(base, sort_keys=True)) == 1  # "base" alone is the default
+    assert set(SWEPT) < set(sweep.variants())
+
+
+def test_an_unknown_sweep_variant_is_named(tiny_model, tmp_path):
+    with pytest.raises(SystemExit, match="unknown variant 'steps7'"):
+        sweep.main(quality_args(tiny_model, tmp_path, "--variants", "steps7"))
 
 
 @pytest.mark.skipif(not GOOGLENET.is_file(), reason="the GoogLeNet observer is in ../shared/models, absent here")
