@@ -47,14 +47,51 @@ def vgg16_weights(tmp_path_factory) -> Path:
     return save_seeded_weights(tmp_path_factory.mktemp("weights") / "vgg16-seeded.h5", seed=0)
 
 
-@pytest.fixture(autouse=True)
-def hardware_precision(monkeypatch):
-    """`--precision auto` keeps the hardware's choice here, untimed: where the
-    two formats run close, a timed choice could differ between two caches of
-    one test. tests/test_precision.py times on purpose."""
+def as_on_a_float32_machine(monkeypatch) -> None:
+    """Builds run as on a machine without native bfloat16, whatever this one has:
+    the same kernels' path, keys and speed on every CPU kind CI meets (AVX2 only,
+    AVX512-BF16, AMX). `--precision auto` keeps that choice untimed."""
+    import generator.optvis.engine
     import generator.precision
 
+    monkeypatch.setattr(generator.optvis.engine, "default_precision", lambda: "float32")
     monkeypatch.setattr(generator.precision, "MEASURE_FROM_FLOPS", float("inf"))
+
+
+@pytest.fixture(autouse=True)
+def a_float32_machine(monkeypatch):
+    """Every test's builds, as_on_a_float32_machine; tests of the other kind
+    say so (tests/test_precision.py, tests/test_zoo.py)."""
+    as_on_a_float32_machine(monkeypatch)
+
+
+# The tiny atlas most tests start from or compare with.
+TINY_BUILD = ("--quiet", "--iters", 5)
+# A build whose layers take a second or two each (the seed's loop, many steps):
+# long enough for a signal to land mid-build, short enough to wait for. For
+# other processes, where the float32 machine is not pretended: said outright.
+SLOW = ("--method", "seed", "--iters", 3000, "--precision", "float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_atlas(tiny_model, tmp_path_factory) -> Path:
+    """A folder with cache/ and site/: `build --model tiny.keras --iters 5` and
+    `render`, made once for the session. Read it; copy it (copy_atlas) to change it."""
+    work = tmp_path_factory.mktemp("tiny-atlas")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        as_on_a_float32_machine(monkeypatch)
+        assert main([str(a) for a in ("build", "--model", tiny_model, "--cache-dir", work / "cache",
+                                      *TINY_BUILD)]) == 0
+        assert main([str(a) for a in ("render", "--cache-dir", work / "cache", "--site-dir", work / "site")]) == 0
+    return work
+
+
+def copy_atlas(atlas_folder: Path, to: Path) -> Path:
+    """A copy of a built atlas's cache/ and site/ in `to`, to change freely."""
+    import shutil
+
+    shutil.copytree(atlas_folder, to, dirs_exist_ok=True)
+    return to
 
 
 def read_record(cache: Path) -> dict:

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from generator.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, as_on_a_float32_machine
+
+# One worker of `make test` runs them all: one build of the site, one browser.
+pytestmark = pytest.mark.xdist_group("browser")
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,14 +36,17 @@ def chromium_path() -> str:
 @pytest.fixture(scope="module")
 def site(tiny_model, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("browser")
-    for args in (
-        ["build", "--model", tiny_model, "--cache-dir", work / "cache", "--quiet", "--iters", 5,
-         "--method", "fourier,seed", "--views", "unit", "--diversity", 2,
-         "--images", REPO / "data" / "photos", "--examples", 3, "--bottom"],
-        ["render", "--cache-dir", work / "cache", "--site-dir", work / "site"],
-    ):
-        assert main([str(a) for a in args]) == 0
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        as_on_a_float32_machine(monkeypatch)
+        build_and_render(work, ["build", "--model", tiny_model, "--cache-dir", work / "cache", "--quiet",
+                                "--iters", 5, "--method", "fourier,seed", "--views", "unit", "--diversity", 2,
+                                "--images", REPO / "data" / "photos", "--examples", 3, "--bottom"])
     return work / "site"
+
+
+def build_and_render(work: Path, *builds: list) -> None:
+    for args in (*builds, ["render", "--cache-dir", work / "cache", "--site-dir", work / "site"]):
+        assert main([str(a) for a in args]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -222,10 +228,10 @@ def zoo(tiny_model, tmp_path_factory) -> str:
 
     work = tmp_path_factory.mktemp("zoo")
     other = make_tiny_model(work / "other.keras", seed=1)
-    for model in (tiny_model, other):
-        assert main([str(a) for a in ["build", "--model", model, "--cache-dir", work / "cache", "--quiet",
-                                      "--iters", 2]]) == 0
-    assert main(["render", "--cache-dir", str(work / "cache"), "--site-dir", str(work / "site")]) == 0
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        as_on_a_float32_machine(monkeypatch)
+        build_and_render(work, *(["build", "--model", model, "--cache-dir", work / "cache", "--quiet", "--iters", 2]
+                                 for model in (tiny_model, other)))
     handler = functools.partial(QuietHandler, directory=str(work / "site"))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

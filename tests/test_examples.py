@@ -122,10 +122,33 @@ def test_receptive_field_boxes_are_where_the_gradient_reaches(tmp_path):
         assert fields[name].box(y, x, 33, 31) == (left, top, right, bottom), (name, y, x)
 
 
-def test_an_interrupted_pass_resumes_and_ends_the_same(atlas, tiny_model, tmp_path, monkeypatch):
-    reference, _ = build_with_examples(atlas, tiny_model, tmp_path / "reference")
+@pytest.fixture
+def kernels_that_round_by_batch_size(monkeypatch):
+    """Stand in for a CPU whose kernels round differently by batch size (oneDNN's
+    AVX2 ones do): every value of the pass moves by a few ulps per photo in the batch."""
+    real = collect_module.batch_extremes
+
+    def batch_extremes(model):
+        run = real(model)
+
+        def rounded(images):
+            wobble = 1 + 1e-7 * len(images)
+            return [tuple(v * wobble if v.dtype.is_floating else v for v in layer) for layer in run(images)]
+
+        return rounded
+
+    monkeypatch.setattr(collect_module, "batch_extremes", batch_extremes)
+
+
+def test_an_interrupted_pass_resumes_and_ends_the_same(atlas, tiny_model, tmp_path, monkeypatch,
+                                                       kernels_that_round_by_batch_size):
+    """The promise: stopped and resumed, a pass ends with the bits of the same pass
+    run through, on any CPU. A resume starts on a chunk's first photo, and a chunk
+    is whole batches, so both see the same batches. (Another batch size may round
+    otherwise: see test_the_batch_size_changes_the_pass_only_by_rounding.)"""
     monkeypatch.setattr(collect_module, "CHUNK", 2)
-    monkeypatch.setattr(collect_module, "BATCH", 1)
+    monkeypatch.setattr(collect_module, "BATCH", 2)
+    reference, _ = build_with_examples(atlas, tiny_model, tmp_path / "reference")
     real_save = collect_module.save_state
 
     def save_then_stop(path, done, *args):
@@ -144,6 +167,48 @@ def test_an_interrupted_pass_resumes_and_ends_the_same(atlas, tiny_model, tmp_pa
     resumed, _ = build_with_examples(atlas, tiny_model, tmp_path / "work")
     assert len(loaded) == 3  # the 2 photos done before the stop are not read again
     assert resumed["layers"] == reference["layers"]
+
+
+def test_a_chunk_is_whole_batches():
+    """What lets a resumed pass see the batches of an unbroken one."""
+    assert collect_module.CHUNK % collect_module.BATCH == 0
+
+
+def test_the_batch_size_changes_the_pass_only_by_rounding(atlas, tiny_model, tmp_path, monkeypatch,
+                                                          kernels_that_round_by_batch_size):
+    """Same photos, same order: one at a time or all at once, the same top photos
+    and values within float32 rounding."""
+    whole, _ = build_with_examples(atlas, tiny_model, tmp_path / "whole")
+    monkeypatch.setattr(collect_module, "BATCH", 1)
+    single, _ = build_with_examples(atlas, tiny_model, tmp_path / "single")
+
+    def numbers(record):
+        return [(layer["name"], entry["index"], path, value)
+                for layer in record["layers"] for entry in layer["entries"]
+                for path, value in flat_numbers(entry.get("examples", {}))]
+
+    a, b = numbers(whole), numbers(single)
+    assert [n[:3] for n in a] == [n[:3] for n in b] and len(a) > 0
+    for (*where, x), (_, _, _, y) in zip(a, b):
+        assert y == pytest.approx(x, rel=1e-5, abs=1e-6), where
+    assert [(e["photo"], e["box"]) for entry in entries(whole) for e in entry["examples"]["top"]] == \
+           [(e["photo"], e["box"]) for entry in entries(single) for e in entry["examples"]["top"]]
+
+
+def entries(record):
+    return [entry for layer in record["layers"] for entry in layer["entries"]]
+
+
+def flat_numbers(tree, path=""):
+    """(path, value) of every float in a record's nested dicts and lists."""
+    if isinstance(tree, dict):
+        for key, value in sorted(tree.items()):
+            yield from flat_numbers(value, f"{path}.{key}")
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree):
+            yield from flat_numbers(value, f"{path}[{i}]")
+    elif isinstance(tree, float):
+        yield path, tree
 
 
 def test_a_rebuild_with_the_same_photos_computes_nothing(atlas, tiny_model, tmp_path, monkeypatch):

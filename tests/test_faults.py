@@ -14,7 +14,7 @@ import pytest
 
 from generator import cache as cache_module
 from generator.imaging import decode_png
-from tests.conftest import run_cli
+from tests.conftest import SLOW, copy_atlas, run_cli
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -33,17 +33,17 @@ def build_and_render(atlas, model, work: Path, *extra):
     assert code == 0, err
 
 
-def test_same_settings_give_byte_identical_atlases(atlas, tiny_model, tmp_path):
-    build_and_render(atlas, tiny_model, tmp_path / "a", "--method", "fourier,seed")
-    build_and_render(atlas, tiny_model, tmp_path / "b", "--method", "fourier,seed")
-    assert tree(tmp_path / "a" / "cache" / "filters") == tree(tmp_path / "b" / "cache" / "filters")
-    assert tree(tmp_path / "a" / "site") == tree(tmp_path / "b" / "site")
+def test_same_settings_give_byte_identical_atlases(atlas, tiny_model, tiny_atlas, tmp_path):
+    """A build now, against the session's build of the same settings made earlier in another folder."""
+    build_and_render(atlas, tiny_model, tmp_path)
+    assert tree(tmp_path / "cache" / "filters") == tree(tiny_atlas / "cache" / "filters")
+    assert tree(tmp_path / "site") == tree(tiny_atlas / "site")
 
 
 def test_killing_a_build_at_random_points_loses_nothing(atlas, tiny_model, tmp_path):
     """SIGKILL mid-build, three times at random moments, then finish: the result
     equals an uninterrupted build file for file."""
-    slow = ("--iters", 1500)  # each layer takes a moment, so kills land mid-layer
+    slow = SLOW  # each layer takes a second or two, so kills land mid-layer
     build_and_render(atlas, tiny_model, tmp_path / "reference", *slow)
     work = tmp_path / "killed"
     entries = lambda: list((work / "cache").glob("filters/*/*.png"))
@@ -67,7 +67,7 @@ def test_killing_a_build_at_random_points_loses_nothing(atlas, tiny_model, tmp_p
 
 def test_sigterm_stops_like_ctrl_c(tiny_model, tmp_path):
     cache = tmp_path / "cache"
-    proc = run_cli("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000)
+    proc = run_cli("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", *SLOW)
     deadline = time.monotonic() + 120
     while not list(cache.glob("filters/*/*.png")) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -77,14 +77,14 @@ def test_sigterm_stops_like_ctrl_c(tiny_model, tmp_path):
     assert "Traceback" not in err
 
 
-def test_several_builds_at_once_share_a_cache_safely(atlas, tiny_model, tmp_path):
-    build_and_render(atlas, tiny_model, tmp_path / "reference")
-    args = ["build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 5]
-    builds = [run_cli(*args) for _ in range(4)]
+def test_several_builds_at_once_share_a_cache_safely(tiny_model, tiny_atlas, tmp_path):
+    args = ["build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet", "--iters", 5,
+            "--precision", "float32"]  # as the reference was built
+    builds = [run_cli(*args) for _ in range(2)]
     for proc in builds:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    assert tree(tmp_path / "cache" / "filters") == tree(tmp_path / "reference" / "cache" / "filters")
+    assert tree(tmp_path / "cache" / "filters") == tree(tiny_atlas / "cache" / "filters")
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
@@ -102,11 +102,11 @@ def test_writability_probes_of_concurrent_builds_never_collide(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_concurrent_renders_of_one_site(atlas, tiny_model, tmp_path):
+def test_concurrent_renders_of_one_site(tiny_atlas, tmp_path):
     """Four renders into one site at once all finish, and leave it whole."""
     from concurrent.futures import ThreadPoolExecutor
 
-    build_and_render(atlas, tiny_model, tmp_path)
+    copy_atlas(tiny_atlas, tmp_path)
     from generator.site import render
 
     with ThreadPoolExecutor(4) as pool:
@@ -195,13 +195,13 @@ def test_a_full_disk_fails_cleanly(atlas, tiny_model, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["build", "render"])
-def test_unwritable_folders(atlas, tiny_model, tmp_path, command):
+def test_unwritable_folders(atlas, tiny_model, tiny_atlas, tmp_path, command):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     if command == "build":
         code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", blocker / "cache", "--quiet")
     else:
-        build_and_render(atlas, tiny_model, tmp_path)
+        copy_atlas(tiny_atlas, tmp_path)
         code, _, err = atlas("render", "--cache-dir", tmp_path / "cache", "--site-dir", blocker / "site")
     assert code == 1 and "cannot write to" in err and "a-file is a file, not a folder" in err
     assert len(err.strip().splitlines()) == 1
@@ -265,9 +265,9 @@ def test_hostile_layer_names_are_escaped_and_kept_inside_the_site(atlas, tmp_pat
 
 
 @pytest.mark.parametrize("damage", ["empty", "half", "last byte", "flipped byte", "other png"])
-def test_every_kind_of_damaged_cache_entry_is_caught(atlas, tiny_model, tmp_path, damage):
+def test_every_kind_of_damaged_cache_entry_is_caught(atlas, tiny_model, tiny_atlas, tmp_path, damage):
     args = ("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--iters", 5)
-    atlas(*args, "--quiet")
+    copy_atlas(tiny_atlas, tmp_path)
     before = tree(tmp_path / "cache" / "filters")
     victims = sorted((tmp_path / "cache" / "filters").rglob("*.png"))
     victim, donor = victims[2], victims[7]

@@ -19,13 +19,10 @@ def build_args(model, work: Path, *extra):
     return ["build", "--model", model, "--cache-dir", work / "cache", "--quiet", "--iters", 5, *extra]
 
 
-@pytest.fixture(scope="module")
-def reference(tiny_model, tmp_path_factory) -> dict[str, bytes]:
+@pytest.fixture
+def reference(tiny_atlas) -> dict[str, bytes]:
     """The site as a render after a finished build gives it, without --live-site."""
-    work = tmp_path_factory.mktemp("reference")
-    assert main([str(a) for a in build_args(tiny_model, work)]) == 0
-    assert main(["render", "--cache-dir", str(work / "cache"), "--site-dir", str(work / "site")]) == 0
-    return tree(work / "site")
+    return tree(tiny_atlas / "site")
 
 
 def interrupt_engine(monkeypatch, on_call: int, before=lambda: None):

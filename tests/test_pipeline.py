@@ -14,7 +14,7 @@ import pytest
 
 from generator.optvis.engine import LayerEngine
 from generator.imaging import decode_png
-from tests.conftest import read_record, run_cli
+from tests.conftest import SLOW, copy_atlas, read_record, run_cli
 
 
 def build_args(model, tmp_path, *extra):
@@ -67,8 +67,8 @@ def test_images_are_named_by_content_and_carry_activation(atlas, tiny_model, tmp
         assert entry["images"][0]["activation"] == pytest.approx(meta["activation"])
 
 
-def test_second_build_is_all_cache_hits(atlas, tiny_model, tmp_path, monkeypatch):
-    atlas(*build_args(tiny_model, tmp_path))
+def test_second_build_is_all_cache_hits(atlas, tiny_model, tiny_atlas, tmp_path, monkeypatch):
+    copy_atlas(tiny_atlas, tmp_path)  # the first build
     before = cached_pngs(tmp_path / "cache")
 
     def no_compute(*args, **kwargs):
@@ -98,9 +98,8 @@ def test_selection_of_layers_blocks_and_filters(atlas, tiny_model, tmp_path):
     assert chosen == {"block1_conv1": [0, 1], "block1_conv2": [0, 1, 4]}
 
 
-def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model, tmp_path, monkeypatch):
-    reference = tmp_path / "reference"
-    atlas("build", "--model", tiny_model, "--cache-dir", reference, "--quiet", "--iters", 5)
+def test_interrupted_build_keeps_finished_filters_and_resumes(atlas, tiny_model, tiny_atlas, tmp_path, monkeypatch):
+    reference = tiny_atlas / "cache"  # the same build, never interrupted
 
     calls = []
     real_run = LayerEngine.run
@@ -181,7 +180,7 @@ def test_an_interrupt_that_a_library_swallows_still_stops_the_build_after_that_b
 
 def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
     cache = tmp_path / "cache"
-    args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 20000]
+    args = ["build", "--model", tiny_model, "--cache-dir", cache, "--quiet", *SLOW]
     # Started with SIGINT ignored, as a shell starts background jobs: it must stop all the same.
     proc = run_cli(*args, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
@@ -198,8 +197,8 @@ def test_ctrl_c_in_a_real_process_loses_nothing(tiny_model, tmp_path):
         decode_png(data)  # every kept entry is a whole, valid PNG
 
 
-def test_corrupt_cache_entry_is_reported_and_recomputed(atlas, tiny_model, tmp_path):
-    atlas(*build_args(tiny_model, tmp_path))
+def test_corrupt_cache_entry_is_reported_and_recomputed(atlas, tiny_model, tiny_atlas, tmp_path):
+    copy_atlas(tiny_atlas, tmp_path)
     before = cached_pngs(tmp_path / "cache")
     victim = sorted((tmp_path / "cache" / "filters").rglob("*.png"))[3]
     victim.write_bytes(victim.read_bytes()[:100])
@@ -209,8 +208,8 @@ def test_corrupt_cache_entry_is_reported_and_recomputed(atlas, tiny_model, tmp_p
     assert cached_pngs(tmp_path / "cache") == before
 
 
-def test_rerender_of_unchanged_atlas_rewrites_nothing(atlas, tiny_model, tmp_path):
-    atlas(*build_args(tiny_model, tmp_path))
+def test_rerender_of_unchanged_atlas_rewrites_nothing(atlas, tiny_atlas, tmp_path):
+    copy_atlas(tiny_atlas, tmp_path)
     site_args = ("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
     atlas(*site_args)
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "site").rglob("*") if p.is_file()}
@@ -218,10 +217,9 @@ def test_rerender_of_unchanged_atlas_rewrites_nothing(atlas, tiny_model, tmp_pat
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "site").rglob("*") if p.is_file()} == stamps
 
 
-def test_render_removes_pages_of_filters_no_longer_built(atlas, tiny_model, tmp_path):
+def test_render_removes_pages_of_filters_no_longer_built(atlas, tiny_model, tiny_atlas, tmp_path):
     site_args = ("render", "--cache-dir", tmp_path / "cache", "--site-dir", tmp_path / "site")
-    atlas(*build_args(tiny_model, tmp_path))
-    atlas(*site_args)
+    copy_atlas(tiny_atlas, tmp_path)  # built and rendered whole
     atlas(*build_args(tiny_model, tmp_path, "--layers", "block2_conv1"))
     atlas(*site_args)
     assert not (tmp_path / "site" / "tiny" / "layers" / "block1_conv1.html").exists()

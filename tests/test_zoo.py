@@ -13,7 +13,7 @@ from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import DEFAULT_METHOD, METHODS
 from generator.shards import assign_shards, work_units
 from generator.tf_quiet import import_keras
-from tests.conftest import make_tiny_model, read_record, run_cli
+from tests.conftest import make_tiny_model, read_record
 from tests.test_faults import tree
 from tests.test_pipeline import broken_links
 
@@ -94,21 +94,22 @@ def test_rebuilding_one_model_leaves_the_others_pages_alone(atlas, tiny_model, o
     assert stamps("tiny") != tiny_before
 
 
-def test_four_shards_built_in_parallel_merge_into_the_single_build_site(atlas, tiny_model, tmp_path, monkeypatch):
+def test_shards_built_apart_merge_into_the_single_build_site(atlas, tiny_model, tmp_path, monkeypatch):
+    """Two shards, as two machines build them (how the work is dealt out over
+    more shards is tested on its own: test_shards_of_vgg16s_full_atlas_are_balanced_by_flops)."""
     args = ["--model", tiny_model, "--quiet", "--iters", 3, "--method", "fourier,seed"]
     assert atlas("build", *args, "--cache-dir", tmp_path / "single")[0] == 0
     render(atlas, tmp_path / "single", tmp_path / "single-site")
 
-    shards = [run_cli("build", *args, "--cache-dir", tmp_path / f"shard{k}", "--shard", f"{k}/4") for k in range(4)]
     outputs = []
-    for proc in shards:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
+    for k in range(2):
+        code, out, err = atlas("build", *args, "--cache-dir", tmp_path / f"shard{k}", "--shard", f"{k}/2")
+        assert code == 0, err
         outputs.append(out)
     assert all("of the estimated work" in out for out in outputs)
-    parts = [tmp_path / f"shard{k}" for k in range(4)]
+    parts = [tmp_path / f"shard{k}" for k in range(2)]
     code, out, err = atlas("merge", *parts, "--cache-dir", tmp_path / "merged")
-    assert code == 0 and "merged 4 caches" in out, err
+    assert code == 0 and "merged 2 caches" in out, err
 
     def no_compute(*a, **kw):
         raise AssertionError("the merged cache must hold every picture")
