@@ -197,7 +197,7 @@ def time_examples(net, args) -> dict:
     layer at once (forward passes only, float32): photos per second, GFLOP/s."""
     import tempfile
 
-    from .build import forward_flops
+    from .networks import forward_flops
     from .examples.scan import collect
     from .photos import find_photos
 

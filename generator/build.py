@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from . import interrupts, networks as models
@@ -146,7 +145,7 @@ def describe(keras_model) -> dict:
         "preprocess_guess": list(models.guess_preprocess(keras_model)),
         "fields": {name: [list(f.size), list(f.jump), list(f.start)]
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
-        "flops": forward_flops(keras_model),
+        "flops": models.forward_flops(keras_model),
         "normalizes": any(isinstance(layer, import_keras().layers.Normalization) for layer in keras_model.layers),
         "folds_batchnorm": models.folds_batchnorm(keras_model),
     }
@@ -163,19 +162,6 @@ def network_key(description: dict) -> dict:
     if description.get("folds_batchnorm"):
         key["batchnorm"] = "folded into the convolution before it"
     return key
-
-
-def forward_flops(keras_model) -> dict[str, float]:
-    """Per conv layer, the FLOPs of the convolutions up to and including it, in
-    model order: a work estimate for balancing shards (exact for a chain like
-    VGG's, an upper bound for branching networks)."""
-    total, flops = 0.0, {}
-    for layer, _ in models.conv_layers(keras_model):
-        _, height, width, _ = layer.output.shape
-        kernels = sum(int(np.prod(v.shape)) for v in layer.weights if len(v.shape) == 4)
-        total += 2.0 * height * width * kernels
-        flops[layer.name] = total
-    return flops
 
 
 def filter_params(settings: Settings, net: Network, method: str, view: str, layer: str, index: int,

@@ -105,8 +105,7 @@ def auto_precision(net, cache: Cache, report=lambda message: None) -> str:
 def model_precision(keras_model, report=print) -> str:
     """What a build's `auto` would take for this model, timed now and not stored
     (for `make bench` and the timing scripts)."""
-    from .build import forward_flops
-    from .networks import input_shape
+    from .networks import forward_flops, input_shape
 
     flops = forward_flops(keras_model)
     return untimed_choice(flops) or faster_format(keras_model, flops, tuple(input_shape(keras_model)), report)[0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.build import forward_flops
+from generator.networks import forward_flops
 from generator.optvis.engine import LayerEngine
 from generator.optvis.methods import DEFAULT_METHOD, METHODS
 from generator.shards import assign_shards, work_units

@@ -2,6 +2,7 @@
 their conv layers and units, their blocks, and the input they expect."""
 
 from .blocks import assign_blocks
+from .flops import forward_flops
 from .folding import fold_batchnorm, foldable_pairs, folds_batchnorm
 from .loading import (
     WEIGHTS_ENV, describe_weights, download_weights, file_digests, first_line, keras_cache_dir,
