@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import random
 import statistics
 import sys
 from dataclasses import replace
@@ -39,6 +38,7 @@ from .imaging import decode_png
 from .optvis.methods import DEFAULT_METHOD, METHODS
 from .networks import layers_model, load_model, model_source, network_input, truncated
 from .photos import find_photos, load_photo
+from .sampling import sample_filters, sample_seed
 from .optvis.transforms import RandomAffine
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,21 +47,6 @@ DEFAULT_IMAGES = REPO.parent / "shared" / "imagenet-samples"
 SCORING_WARP = RandomAffine(jitter=8.0, scale=(0.9, 1.1), degrees=10.0)
 SCORING_SEED = 12345
 PHOTO_BATCH = 32
-
-
-def sample_filters(layers, per_layer: int, seed: int = 0) -> dict[str, list[int]]:
-    """`per_layer` filters of every layer, the same ones every run."""
-    return {
-        layer.name: sorted(random.Random(f"{seed}/{layer.name}").sample(range(layer.filters),
-                                                                        min(per_layer, layer.filters)))
-        for layer in layers
-    }
-
-
-def sample_seed(args) -> int:
-    """Which filters are sampled: --sample-seed, or --seed as before (a second sample
-    checks on other units what was tuned on the first)."""
-    return args.seed if args.sample_seed is None else args.sample_seed
 
 
 def unit_means(model, images) -> list[np.ndarray]:

@@ -34,6 +34,7 @@ from .imaging import decode_png
 from .networks import layers_model, network_input, truncated
 from .observer import Observer, pairs_right
 from .optvis.views import VIEW_NAMES
+from .sampling import sample_filters, sample_seed
 
 DEFAULT_LAYERS = "conv_pw_4,conv_pw_8,conv_pw_12"
 SHOWN = 10  # top and bottom photos a unit is judged on
@@ -98,8 +99,6 @@ def photo_crops(cache_dir: Path, examples: list[dict]) -> list[np.ndarray]:
 def score_views(settings, keras_model, score_picture, args) -> dict:
     """The views' report; `score_picture(layer, submodel, picture01, index)` is make quality's channel score."""
     cache_dir, cache = Path(args.cache_dir), Cache(args.cache_dir)
-    from .quality import sample_filters, sample_seed
-
     wanted = [name for name in args.view_layers.split(",") if name]
     layers = [layer for layer in settings_layers(settings, cache_dir) if layer.name in wanted]
     if len(layers) != len(wanted):
