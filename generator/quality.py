@@ -36,7 +36,7 @@ from .cache import Cache, atomic_write, cache_key
 from .errors import AtlasError
 from .imaging import decode_png
 from .optvis.methods import DEFAULT_METHOD, METHODS
-from .networks import layers_model, load_model, model_source, network_input, truncated
+from .networks import layers_model, load_model, network_input, truncated
 from .photos import find_photos, load_photo
 from .sampling import sample_filters, sample_seed
 from .optvis.transforms import RandomAffine
@@ -147,11 +147,18 @@ def build_methods(settings: Settings, cache_dir: Path, sample: dict, methods: li
     return records
 
 
+def quality_settings(args) -> Settings:
+    """The build settings the arguments give: the model, and the code its file needs to load."""
+    custom = str(Path(args.custom_objects).expanduser().resolve()) if args.custom_objects else None
+    return Settings(model=args.model, weights=args.weights, seed=args.seed, preprocess=args.preprocess,
+                    precision=args.precision, custom_objects=custom,
+                    unsafe_deserialization=args.unsafe_deserialization)
+
+
 def score(args) -> dict:
     """Build and score; returns the report."""
     methods = [m.strip() for m in args.methods.split(",")]
-    settings = Settings(model=args.model, weights=args.weights, seed=args.seed, preprocess=args.preprocess,
-                        precision=args.precision)
+    settings = quality_settings(args)
     cache_dir = Path(args.cache_dir)
     net = open_network(settings, Cache(cache_dir))
     layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
@@ -159,7 +166,7 @@ def score(args) -> dict:
     records = build_methods(settings, cache_dir, sample, methods, args.quiet)
     first = records[methods[0]]
     shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
-    keras_model = load_model(args.model, model_source(args.model, args.weights))
+    keras_model = load_model(net.name, net.source, net.input_size, **net.code)  # with the code the file needs
     photos = find_photos(Path(args.images))[: args.max_images or None]
     view_layers = [] if args.views == "none" else [name for name in args.view_layers.split(",") if name]
     natural = natural_stats(keras_model, first["network_sha256"], list(dict.fromkeys([l.name for l in layers] + view_layers)),
@@ -259,6 +266,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=str(DEFAULT_MODEL_FILE), help="default: the real MobileNet in ../shared/models")
     p.add_argument("--weights", default=None)
     p.add_argument("--preprocess", default=None)
+    p.add_argument("--custom-objects", default=None, metavar="FILE.py",
+                   help="a Python file defining the model file's custom layers and functions, as build's")
+    p.add_argument("--unsafe-deserialization", action="store_true",
+                   help="let Keras run the Python code a Lambda layer stored in the model file, as build's")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"],
                    help="the pictures' format, as build's --precision (default: auto)")
     p.add_argument("--images", default=str(DEFAULT_IMAGES), help="photographs to compare with (default: %(default)s)")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .optvis.methods import LUCID_TRANSFORMS, METHODS
 from .optvis.optimizers import Adam
-from .quality import parser as quality_parser, score
+from .quality import parser as quality_parser, quality_settings, score
 
 
 def variants() -> dict:
@@ -109,14 +109,14 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
     of `filters` (a full atlas amortizes compilation; a 4-filter sample does not)."""
     import time
 
-    from .build import Settings, open_network
+    from .build import open_network
     from .cache import Cache
     from .optvis.engine import LayerEngine
     from .imaging import filter_seed
     from .precision import auto_precision
 
     cache = Cache(Path(args.cache_dir))
-    net = open_network(Settings(model=args.model, weights=args.weights, preprocess=args.preprocess), cache)
+    net = open_network(quality_settings(args), cache)
     keras_model, precision = net.load(), auto_precision(net, cache)  # as the scored builds chose it
     seconds = {}
     for name in names:

@@ -63,6 +63,41 @@ def test_quality_report_on_a_tiny_model(tiny_model, tmp_path, capsys):
     assert "cached (" in capsys.readouterr().out
 
 
+def test_quality_on_a_model_with_a_custom_layer_and_a_lambda(tmp_path, capsys):
+    """A model file with its own layer class and a Lambda is scored given
+    --custom-objects and --unsafe-deserialization, which every load of it gets
+    (make quality once loaded it again without them); without them, one line
+    naming the flag it needs."""
+    from generator.networks.custom import import_custom_objects
+    from generator.tf_quiet import import_keras
+    from tests.test_own_model import CUSTOM
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    code_file = tmp_path / "my_layers.py"
+    code_file.write_text(CUSTOM)
+    inputs = keras.Input((16, 16, 3))
+    x = import_custom_objects(code_file)["Scale"](2.0, name="double")(inputs)
+    x = keras.layers.Lambda(lambda t: t - 0.5, name="shift")(x)
+    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="block1_conv1")(x)
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="block2_conv1")(x)
+    model = tmp_path / "custom.keras"
+    keras.Model(inputs, x).save(model)
+    args = ["--model", str(model), "--methods", "seed", "--per-layer", "1", "--copies", "1", "--views", "none",
+            "--images", str(PHOTOS), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "q.json"),
+            "--sheet", str(tmp_path / "s.png"), "--quiet"]
+
+    assert quality.main(args) == 1
+    assert "custom layer class Scale" in capsys.readouterr().err
+    assert quality.main([*args, "--custom-objects", str(code_file)]) == 1
+    assert "--unsafe-deserialization" in capsys.readouterr().err
+
+    assert quality.main([*args, "--custom-objects", str(code_file), "--unsafe-deserialization"]) == 0
+    report = json.loads((tmp_path / "q.json").read_text())
+    assert set(report["layers"]) == {"block1_conv1", "block2_conv1"}
+    assert all(len(layer["seed"]["score"]) == 1 for layer in report["layers"].values())
+
+
 def test_the_natural_baseline_is_what_the_photos_give(tiny_model, tmp_path):
     net = load_model(str(tiny_model), tiny_model)
     photos = find_photos(PHOTOS)
