@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from tqdm import tqdm
@@ -77,6 +78,19 @@ class Network:
     preprocess_why: str = ""
     keras_model: object | None = None
     code: dict = field(default_factory=dict)  # custom_objects, unsafe_deserialization: what loading needs
+
+    @cached_property
+    def code_key(self) -> dict:
+        """What the pictures' keys need of the code loading runs besides the model
+        file: the custom-objects file's bytes (a custom layer's `call` is there,
+        not in the model file), so an edited custom layer gets new pictures."""
+        path = self.code.get("custom_objects")
+        if not path:
+            return {}
+        try:
+            return {"custom_objects_sha256": models.file_digests(Path(path))[0]}
+        except OSError as error:
+            raise AtlasError(f"cannot read --custom-objects {path}: {error.strerror or error}") from None
 
     @property
     def layers(self) -> list[models.ConvLayer]:
@@ -185,6 +199,7 @@ def filter_params(settings: Settings, net: Network, method: str, view: str, laye
         "precision": settings.precision,
         **net.description["units"][layer],
         **network_key(net.description),
+        **net.code_key,
         **member_key,
     }
 

@@ -305,6 +305,36 @@ def test_a_custom_layer_needs_custom_objects_once(atlas, tmp_path):
     assert "no such file" in err
 
 
+def test_an_edited_custom_layer_gets_new_pictures(atlas, tmp_path, monkeypatch):
+    """The custom layer's code is part of what makes the pictures: edit the
+    --custom-objects file, rebuild, and the pictures are made again with the new
+    code, under new keys; put the old code back and the old pictures are found."""
+    from generator.networks.custom import import_custom_objects
+    from generator.optvis.engine import LayerEngine
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    code_file = tmp_path / "my_layers.py"
+    code_file.write_text(CUSTOM)
+    inputs = keras.Input((16, 16, 3))
+    x = import_custom_objects(code_file)["Scale"](2.0, name="double")(inputs)
+    path = tmp_path / "custom.keras"
+    keras.Model(inputs, keras.layers.Conv2D(2, 3, name="block1_conv1")(x)).save(path)
+    args = ("--iters", 2, "--custom-objects", code_file)
+    first, _ = build(atlas, path, tmp_path / "c", *args)
+
+    code_file.write_text(CUSTOM.replace("return x * self.factor", "return x * self.factor * 3.0"))
+    edited, _ = build(atlas, path, tmp_path / "c", *args)
+    assert edited["computed"]["filters"] == 2
+    keys = lambda record: [i["key"] for e in record["layers"][0]["entries"] for i in e["images"]]
+    assert set(keys(edited)).isdisjoint(keys(first))
+
+    code_file.write_text(CUSTOM)
+    monkeypatch.setattr(LayerEngine, "run", lambda *a, **k: pytest.fail("the first code's pictures are cached"))
+    again, _ = build(atlas, path, tmp_path / "c", *args)
+    assert keys(again) == keys(first)
+
+
 def test_a_lambda_layer_needs_unsafe_deserialization(atlas, tmp_path):
     keras = import_keras()
     keras.utils.set_random_seed(0)

@@ -23,20 +23,22 @@ from pathlib import Path
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
 
-_imported: dict[Path, dict] = {}
+_imported: dict[tuple[Path, str], dict] = {}
 
 
 def import_custom_objects(path: str | Path) -> dict:
     """Every class and function FILE.py defines, by name (and by the name it is
-    registered under with Keras, where it is), importing the file once."""
+    registered under with Keras, where it is), importing the file once for
+    each content it has (an edited file is imported again)."""
     path = Path(path).expanduser().resolve()
-    if path in _imported:
-        return _imported[path]
     if not path.is_file():
         raise AtlasError(f"--custom-objects {path}: no such file")
     if path.suffix != ".py":
         raise AtlasError(f"--custom-objects {path}: expected a Python file (.py) defining the model's layers")
-    name = f"filter_atlas_custom_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    content = hashlib.sha256(path.read_bytes()).hexdigest()
+    if (path, content) in _imported:
+        return _imported[path, content]
+    name = f"filter_atlas_custom_{path.stem}_{hashlib.sha256(f'{path}/{content}'.encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(path.parent))  # so that it can import its neighbours
@@ -56,7 +58,7 @@ def import_custom_objects(path: str | Path) -> dict:
             registered = keras.saving.get_registered_name(value)
             if registered != value.__name__:
                 objects[registered] = value
-    _imported[path] = objects
+    _imported[path, content] = objects
     return objects
 
 
