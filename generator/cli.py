@@ -226,25 +226,21 @@ def run_visualize(args) -> None:
 
 
 def run_build(args) -> None:
+    from .arguments import check_build_arguments, check_networks
     from .build import build
 
-    from .optvis.views import check_diversity, parse_views
-    from .shards import parse_shard
-
-    models = args.model or [DEFAULT_MODEL]
-    if len(models) > 1 and args.weights:
-        raise AtlasError("--weights names one model's file; build several models one --model at a time to use it")
-    shard = parse_shard(args.shard)
-    if shard and args.live_site:
-        raise AtlasError("--live-site renders the build; a --shard computes part of it and renders nothing")
+    plan = check_build_arguments(args)  # everything the arguments name, before any work
+    shard = plan.shard
     if shard and args.images and not args.quiet:
         print("--images: a shard computes pictures only; the build over the merged caches finds the examples")
-    for model in models:
-        settings = replace(
-            model_settings(args, model), methods=tuple(parse_methods(args.method)),
-            views=parse_views(args.views), diversity=check_diversity(args.diversity),
-            iters=args.iters, seed=args.seed, precision=args.precision,
-        )
+    every = [
+        replace(model_settings(args, model), methods=plan.methods, views=plan.views, diversity=plan.diversity,
+                iters=args.iters, seed=args.seed, precision=args.precision)
+        for model in args.model or [DEFAULT_MODEL]
+    ]
+    if len(every) > 1:  # each model's file, layers and filters, before the first model's pictures
+        check_networks(every, args.cache_dir, args.layers, args.filters)
+    for settings in every:
         if shard:
             part = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet, shard=shard)
             print(f"{part['model']}: shard {shard[0]}/{shard[1]}, {plural(part['filters'], 'filter')} "
@@ -269,8 +265,10 @@ def run_merge(args) -> None:
 
 
 def run_examples(args) -> None:
+    from .arguments import check_examples_arguments
     from .build import examples_only
 
+    check_examples_arguments(args)
     summary, attached = examples_only(model_settings(args), args.cache_dir, example_options(args),
                                       args.layers, args.filters, progress=not args.quiet)
     if attached:
@@ -301,8 +299,10 @@ def model_settings(args, model: str | None = None) -> Settings:
 
 
 def run_render(args) -> None:
+    from .arguments import check_site_folder
     from .site import render
 
+    check_site_folder(args.site_dir, args.cache_dir, "--site-dir")
     pages = render(args.cache_dir, args.site_dir)
     print(f"site with {plural(pages, 'page')} in {args.site_dir}; open {args.site_dir / 'index.html'}")
 
@@ -312,13 +312,6 @@ def run_seeded_weights(args) -> None:
 
     save_seeded_weights(args.out, args.seed, args.model)
     print(f"wrote seeded random {args.model} weights to {args.out}")
-
-
-def parse_methods(spec: str) -> list[str]:
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if not names or len(set(names)) != len(names):
-        raise AtlasError(f"cannot parse --method {spec!r}: expected names like seed,fourier")
-    return names
 
 
 if __name__ == "__main__":

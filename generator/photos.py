@@ -18,7 +18,16 @@ def find_photos(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise AtlasError(f"image folder not found: {folder}")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
+    return sorted(photos(folder))
+
+
+def has_photos(folder: Path) -> bool:
+    """Whether `find_photos` finds any, stopping at the first."""
+    return any(True for _ in photos(Path(folder)))
+
+
+def photos(folder: Path):
+    return (p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def load_photo(path: Path, size: tuple[int, int]) -> np.ndarray:

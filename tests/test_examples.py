@@ -249,7 +249,7 @@ def test_the_examples_command_adds_to_the_last_build(atlas, tiny_model, tmp_path
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--images", "no-such-folder"], "image folder not found: no-such-folder"),
+        (["--images", "no-such-folder"], "--images no-such-folder: no such folder"),
         (["--images", "generator"], "no photographs (JPEG, PNG, WebP, BMP) in generator"),
         (["--images", str(PHOTOS), "--examples", "0"], "--examples must be at least 1"),
     ],
