@@ -35,8 +35,9 @@ from .words import plural
 
 # Bump when a change to the code changes the pixels it makes for the same inputs.
 ALGORITHM_VERSION = 1
-# Bump when what `describe` records of a network changes.
-DESCRIPTION_VERSION = 7
+# Bump when what `describe` records of a network changes, or the rules that find
+# a layer's unit or the BatchNorms its pictures fold (networks/units.py, folding.py).
+DESCRIPTION_VERSION = 8
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
 
 
@@ -96,6 +97,15 @@ class Network:
     def layers(self) -> list[models.ConvLayer]:
         return [models.ConvLayer(**layer) for layer in self.description["layers"]]
 
+    def unit(self, layer: str) -> models.Unit:
+        """Where the layer's unit is, as the description records it (and its key says)."""
+        conv, per_channel, nonlinearity = self.description["unit_graph"][layer]
+        return models.Unit(conv, tuple(per_channel), nonlinearity)
+
+    def fold(self, layer: str) -> dict[str, str]:
+        """The BatchNorms the layer's pictures fold, as the description records them."""
+        return self.description["folded"].get(layer, {})
+
     def load(self):
         if self.keras_model is None:
             self.keras_model = models.load_model(self.name, self.source, self.input_size, **self.code)
@@ -151,17 +161,24 @@ def describe(keras_model) -> dict:
         models.ConvLayer(layer.name, block, int(layer.output.shape[-1]), kind, resolution)
         for (layer, kind), block, resolution in zip(convs, blocks, resolutions)
     ]
+    units = {layer.name: models.find_unit(keras_model, layer.name) for layer, _ in convs}
+    folds = models.folds_batchnorm(keras_model)
     return {
         "input_shape": list(models.input_shape(keras_model)),
         "layers": [asdict(layer) for layer in layers],
-        "units": {layer.name: models.find_unit(keras_model, layer.name).key() for layer, _ in convs},
+        # the unit's key, and the unit and folded BatchNorms the pictures' engine is given:
+        # the keys and the pixels come from this one record
+        "units": {name: unit.key() for name, unit in units.items()},
+        "unit_graph": {name: [unit.conv, list(unit.per_channel), unit.nonlinearity] for name, unit in units.items()},
+        "folded": ({name: models.unit_fold_pairs(keras_model, name, unit) for name, unit in units.items()}
+                   if folds else {}),
         "all_layers": [layer.name for layer in keras_model.layers],
         "preprocess_guess": list(models.guess_preprocess(keras_model)),
         "fields": {name: [list(f.size), list(f.jump), list(f.start)]
                    for name, f in receptive_fields(keras_model, [layer.name for layer, _ in convs]).items()},
         "flops": models.forward_flops(keras_model),
         "normalizes": any(isinstance(layer, import_keras().layers.Normalization) for layer in keras_model.layers),
-        "folds_batchnorm": models.folds_batchnorm(keras_model),
+        "folds_batchnorm": folds,
     }
 
 
@@ -391,7 +408,7 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
             started = time.perf_counter()
             shown = settings.view(view)
             engine = LayerEngine(keras_model, layer, settings.precision, shown.render_method(settings.method(method)),
-                                 net.preprocess, shown.objective, fold=net.description["folds_batchnorm"])
+                                 net.preprocess, shown.objective, fold=net.fold(layer), unit=net.unit(layer))
             with tqdm(
                 total=len(indices), desc=layer, unit="filter", leave=False,
                 disable=not progress, position=1,

@@ -121,7 +121,7 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
     seconds = {}
     for name in names:
         engine = LayerEngine(keras_model, layer, precision, METHODS[name], net.preprocess,
-                             fold=net.description["folds_batchnorm"])
+                             fold=net.fold(layer), unit=net.unit(layer))
         indices = list(range(min(filters, engine.num_filters)))
         starts = engine.start([filter_seed(args.seed, layer, i) for i in indices])
         engine.run(starts, indices, 1, args.seed)  # trace and compile outside the timing

@@ -90,3 +90,27 @@ def test_a_cache_made_before_folding_is_used_and_new_pictures_get_their_own_keys
     assert not set(new_keys) & set(old_keys)  # other rounding, other pixels: never under the old keys
     # the same network: its pictures reach what they reached unfolded
     np.testing.assert_allclose(new_activations, old_activations, rtol=1e-2, atol=1e-3)
+
+
+def test_pictures_are_made_as_their_keys_say_whatever_the_rules_find_later(atlas, tmp_path, monkeypatch):
+    """A picture's key takes the layer's unit and folding from the network's
+    description, cached on the first build; the engine is given the same. So
+    rules changed after that (without DESCRIPTION_VERSION bumped) cannot put
+    other pixels under the cached keys: a filter computed then gets exactly
+    the pixels a fresh cache gives it."""
+    import generator.networks.folding as folding
+    import generator.networks.units as units
+
+    path = tmp_path / "bn.keras"
+    mobilenet_like().save(path)
+    build(atlas, path, tmp_path / "cache", "--filters", "0")  # describes the network
+    fresh = build(atlas, path, tmp_path / "fresh", "--filters", "1")
+    with monkeypatch.context() as changed:
+        changed.setattr(folding, "foldable_pairs", lambda model: {})  # "fold nothing"
+        changed.setattr(units, "find_unit", lambda model, name: units.Unit(name, (), None))  # "the bare conv"
+        later = build(atlas, path, tmp_path / "cache", "--filters", "1")
+    assert later["computed"]["filters"] == 2
+    assert keys_and_activations(later) == keys_and_activations(fresh)  # bit for bit
+    for key in keys_and_activations(later)[0]:
+        png = f"filters/{key[:2]}/{key}.png"
+        assert (tmp_path / "cache" / png).read_bytes() == (tmp_path / "fresh" / png).read_bytes()

@@ -93,14 +93,17 @@ def folds_batchnorm(model) -> bool:
     return bool(foldable_pairs(model))
 
 
-def fold_batchnorm(model):
-    """A copy of `model` with each foldable BatchNorm merged into its
-    convolution (the BatchNorm left as the identity under its own name, so that
-    outputs taken there stay where they were); `model` itself where there is
-    none to fold."""
-    pairs = foldable_pairs(model)
+def fold_batchnorm(model, pairs: dict[str, str] | None = None):
+    """A copy of `model` with each BatchNorm of `pairs` ({BatchNorm: convolution},
+    default: every foldable one) merged into its convolution (the BatchNorm left
+    as the identity under its own name, so that outputs taken there stay where
+    they were); `model` itself where there is none to fold."""
+    pairs = foldable_pairs(model) if pairs is None else pairs
     if not pairs:
         return model
+    present = {layer.name for layer in model.layers}
+    if not set(pairs) | set(pairs.values()) <= present:
+        raise ValueError(f"cannot fold {sorted(set(pairs) - present)}: not layers of {model.name}")
     keras = import_keras()
     convs = set(pairs.values())
     folded_norm = folded_norm_layer()
@@ -124,3 +127,20 @@ def fold_batchnorm(model):
         else:
             copy_weights(layer, source)
     return copy
+
+
+def unit_fold_pairs(model, layer_name: str, unit) -> dict[str, str]:
+    """{BatchNorm: convolution}, by the network's layer names, that a picture of
+    `layer_name`'s unit folds: the foldable pairs of the network truncated at
+    that unit, as the pictures' engine runs it."""
+    from .units import unit_model
+
+    sub = unit_model(model, layer_name, unit=unit)
+    names = sub.original_names
+    return {names[norm]: names[conv] for norm, conv in foldable_pairs(sub).items()}
+
+
+def in_copy(pairs: dict[str, str], copy) -> dict[str, str]:
+    """`pairs` by the network's layer names, as the names of `copy` (a neutral copy: units.neutral_copy)."""
+    renamed = {original: name for name, original in copy.original_names.items()}
+    return {renamed.get(norm, norm): renamed.get(conv, conv) for norm, conv in pairs.items()}

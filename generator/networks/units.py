@@ -150,10 +150,11 @@ def unit_outputs(model, unit: Unit):
     return pre, post
 
 
-def unit_model(model, layer_name: str, dtype: str | None = None):
-    """The model truncated at a conv layer's unit, with two outputs: before and
-    after its nonlinearity, optionally computing in another dtype policy."""
-    pre, post = unit_outputs(model, find_unit(model, layer_name))
+def unit_model(model, layer_name: str, dtype: str | None = None, unit: Unit | None = None):
+    """The model truncated at a conv layer's unit (`unit`, else the one
+    find_unit finds), with two outputs: before and after its nonlinearity,
+    optionally computing in another dtype policy."""
+    pre, post = unit_outputs(model, unit or find_unit(model, layer_name))
     return neutral_copy(import_keras().Model(model.input, [pre, post]), dtype)
 
 
@@ -187,15 +188,18 @@ def neutral_copy(sub, dtype: str | None):
     has none for bfloat16), and Keras casts what goes in and out of them."""
     keras = import_keras()
     names = iter(range(len(sub.layers)))
+    original_names = {}
 
     def neutral(original):
         config = {"name": f"layer{next(names)}"}
+        original_names[config["name"]] = original.name
         if dtype and type(original).__module__.startswith("keras"):
             config["dtype"] = dtype
         return clone_layer(original, **config)
 
     copy = keras.models.clone_model(sub, clone_function=neutral)
     copy_weights(copy, sub)
+    copy.original_names = original_names  # the copy's layer name -> the network's
     return copy
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from .methods import METHODS, Method
 from .objectives import Objective, UnitBatch, channel
 from ..imaging import filter_seed
-from ..networks import any_size, fold_batchnorm, network_input, unit_model
+from ..networks import Unit, any_size, fold_batchnorm, in_copy, network_input, unit_model
 from .window import receptive_window
 from .redirect import redirected_copy
 from .seed_loop import check_filter_index
@@ -97,10 +97,15 @@ class LayerEngine:
     """A method's optimization on filters of one layer, many at a time."""
 
     def __init__(self, model, layer_name: str, precision: str = "float32", method: Method | None = None,
-                 preprocess: str | None = None, objective: Objective | None = None, fold: bool = False):
+                 preprocess: str | None = None, objective: Objective | None = None, fold: bool | dict = False,
+                 unit: Unit | None = None):
         """`preprocess` is the network's preprocessing mode, for methods that use it;
         `objective` what is maximized (default: the channel); `fold`: run the
-        network with its BatchNorms folded into the convolutions before them."""
+        network with its BatchNorms folded into the convolutions before them
+        (True: every foldable one; a dict: these {BatchNorm: convolution}, by the
+        network's names); `unit`: where the layer's unit is (default: find_unit's).
+        A build passes both as its network's description records them, so its
+        pictures are made as their keys say, whatever today's rules would find."""
         import tensorflow as tf
 
         if precision not in PRECISIONS:
@@ -112,9 +117,9 @@ class LayerEngine:
         self.objective = objective or channel()
         self.group = self.objective.group  # images per filter
         policy = "mixed_bfloat16" if precision == "bfloat16" else None
-        self.submodel = unit_model(model, layer_name, policy)  # outputs: before, after the nonlinearity
+        self.submodel = unit_model(model, layer_name, policy, unit)  # outputs: before, after the nonlinearity
         if fold:
-            self.submodel = fold_batchnorm(self.submodel)
+            self.submodel = fold_batchnorm(self.submodel, None if fold is True else in_copy(fold, self.submodel))
         self.num_filters = int(self.submodel.outputs[0].shape[-1])
         self.batch_size = batch_size_for(self.submodel)
         self.input_shape = tuple(int(d) for d in self.submodel.input_shape[1:])
