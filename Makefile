@@ -8,6 +8,8 @@ MODEL ?=
 WEIGHTS ?=
 # A folder of photographs: each filter's top examples from it go beside its picture.
 IMAGES ?=
+# Non-empty (e.g. PRIVATE_PHOTOS=1): the site shows the IMAGES photos' crops alone, no names or whole photos.
+PRIVATE_PHOTOS ?=
 # Extra options for `filter-atlas build`, e.g. ATLAS_ARGS="--layers block1 --iters 20".
 ATLAS_ARGS ?=
 CACHE_DIR ?= .atlas-cache
@@ -22,6 +24,7 @@ REAL_WEIGHTS := ../shared/weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop
 SEEDED_WEIGHTS := weights/vgg16-seeded-0.h5
 BENCH_WEIGHTS ?= $(or $(WEIGHTS),$(wildcard $(REAL_WEIGHTS)),$(SEEDED_WEIGHTS))
 dirs = --cache-dir $(CACHE_DIR) --site-dir $(SITE_DIR)
+private_photos = $(if $(PRIVATE_PHOTOS),--private-photos)
 
 .PHONY: atlas build render serve test bench quality quality-sweep publish seeded-weights venv clean lint-workflows
 
@@ -31,10 +34,10 @@ atlas: build render
 atlas: LIVE_SITE = --live-site $(SITE_DIR)
 
 build: venv
-	$(BIN)/filter-atlas build $(model_options) $(dirs) $(LIVE_SITE) $(if $(IMAGES),--images $(IMAGES)) $(ATLAS_ARGS)
+	$(BIN)/filter-atlas build $(model_options) $(dirs) $(LIVE_SITE) $(if $(LIVE_SITE),$(private_photos)) $(if $(IMAGES),--images $(IMAGES)) $(ATLAS_ARGS)
 
 render: venv
-	$(BIN)/filter-atlas render $(dirs)
+	$(BIN)/filter-atlas render $(dirs) $(private_photos)
 
 serve:
 	@echo "Serving $(SITE_DIR)/ at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"

@@ -44,6 +44,9 @@ def check_build_arguments(args) -> BuildPlan:
     shard = parse_shard(args.shard)
     if shard and args.live_site:
         raise AtlasError("--live-site renders the build; a --shard computes part of it and renders nothing")
+    if args.private_photos and not args.live_site:
+        raise AtlasError("--private-photos is for the site --live-site renders; without one, give it to "
+                         "`filter-atlas render`")
     methods = tuple(parse_methods(args.method))
     for name in methods:
         get_method(name, args.iters)  # unknown names, and --iters below 1

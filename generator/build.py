@@ -243,12 +243,13 @@ def build(
     examples: ExampleOptions | None = None,
     shard: tuple[int, int] | None = None,
     live_site: Path | None = None,
+    private_photos: bool = False,
 ) -> dict:
     """Make sure every selected filter is in the cache; returns the build record,
     which `render` reads back unless `write_record` is off. `filters` is a
     `--filters` spec for every layer, or the indices per layer name. With
     `live_site`, that site shows the build as it goes (generator/live.py) and
-    is rendered at the end."""
+    is rendered at the end (with render's `private_photos`)."""
     for name in settings.methods:
         settings.method(name)  # unknown names and bad step counts fail before any work
     for name in settings.views:
@@ -271,7 +272,7 @@ def build(
     live = None
     if live_site and write_record and todo:
         live = LiveSite(live_site, cache.root, unique_model_name(cache.root, net), settings, net, chosen, wanted,
-                        keys, activations, precisions, todo)
+                        keys, activations, precisions, todo, private_photos)
         live.start()
     started = time.perf_counter()
     if todo:
@@ -293,7 +294,7 @@ def build(
         if live_site:
             from .site import render
 
-            render(cache.root, live_site)
+            render(cache.root, live_site, private_photos=private_photos)
     return record
 
 

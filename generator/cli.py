@@ -15,6 +15,10 @@ from .words import plural
 from .networks import BUILTIN_MODELS, DEFAULT_MODEL, PREPROCESS_MODES
 
 DEFAULT_SITE = Path("site")
+PRIVATE_PHOTOS_HELP = (
+    "publish only the crops of the --images photos: no photo's file name or path, no folder name, no whole "
+    "photos (the cache keeps them all; a render without it publishes them)"
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +121,8 @@ def parser() -> argparse.ArgumentParser:
                      help="keep the site in DIR current while building: rendered after each finished layer "
                      "and, within a long one, every minute (rendering kept under 2%% of the build), showing the "
                      "progress and the time left; and at the end")
+    bld.add_argument("--private-photos", action="store_true",
+                     help=f"with --live-site: {PRIVATE_PHOTOS_HELP}; give it to `render` too")
     bld.add_argument("--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(run=run_build)
 
@@ -137,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     ren = sub.add_parser("render", help="render the last build as a static site")
     add_model_options(ren)  # accepted for symmetry; render reads the build record
     add_dir_options(ren)
+    ren.add_argument("--private-photos", action="store_true", help=PRIVATE_PHOTOS_HELP)
     ren.set_defaults(run=run_render)
 
     wts = sub.add_parser(
@@ -247,7 +254,8 @@ def run_build(args) -> None:
                   f"({part['cost'] / part['total_cost']:.1%} of the estimated work) ready in {args.cache_dir}")
             continue
         record = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet,
-                       examples=example_options(args), live_site=args.live_site)
+                       examples=example_options(args), live_site=args.live_site,
+                       private_photos=args.private_photos)
         count = sum(len(layer["entries"]) for layer in record["layers"])
         examples = f"; {examples_line(record['examples'])}" if "examples" in record else ""
         print(f"{record['model']}: {plural(count, 'filter')} of {plural(len(record['layers']), 'layer')} "
@@ -303,7 +311,7 @@ def run_render(args) -> None:
     from .site import render
 
     check_site_folder(args.site_dir, args.cache_dir, "--site-dir")
-    pages = render(args.cache_dir, args.site_dir)
+    pages = render(args.cache_dir, args.site_dir, private_photos=args.private_photos)
     print(f"site with {plural(pages, 'page')} in {args.site_dir}; open {args.site_dir / 'index.html'}")
 
 

@@ -33,8 +33,9 @@ class LiveSite:
     """The partial record and the site, brought up to date as filters finish."""
 
     def __init__(self, site_dir: Path, cache_root: Path, model: str, settings, net, chosen, wanted, keys,
-                 activations: dict, precisions: dict, todo: dict):
+                 activations: dict, precisions: dict, todo: dict, private_photos: bool = False):
         self.site_dir, self.cache_root, self.model = Path(site_dir), cache_root, model
+        self.private_photos = private_photos  # render's --private-photos
         self.settings, self.net, self.chosen, self.wanted, self.keys = settings, net, chosen, wanted, keys
         self.precisions = precisions
         self.activations = dict(activations)  # every finished (method, view, layer, index): cached or computed
@@ -76,7 +77,7 @@ class LiveSite:
 
         atomic_write(record_path(self.cache_root, self.model), json.dumps(self.record(state), indent=1).encode())
         started = time.perf_counter()
-        render(self.cache_root, self.site_dir)
+        render(self.cache_root, self.site_dir, private_photos=self.private_photos)
         self.last_end = time.perf_counter()
         self.last_cost, self.behind = self.last_end - started, False
 

@@ -70,6 +70,7 @@ WITHOUT_THE_NETWORK = {
     "live site a file": (["--live-site", "FILE/site"], "cannot write to FILE/site"),
     "live site is a file": (["--live-site", "FILE"], "--live-site FILE: not a folder"),
     "live site in the cache": (["--live-site", "CACHE"], "--live-site CACHE is the cache folder"),
+    "private photos without a site": (["--private-photos"], "--private-photos is for the site --live-site renders"),
     "preprocess unknown": (["--preprocess", "bogus"], "bogus"),
     "input size unparsable": (["--input-size", "big"], "cannot parse --input-size 'big'"),
 }

@@ -82,6 +82,83 @@ def test_the_site_publishes_no_local_path(atlas, tiny_model, tmp_path):
     assert str(photos) in json.dumps(read_record(cache))  # the cache, on this machine, keeps the folder as given
 
 
+def private_album(tmp_path: Path) -> tuple[Path, list[str]]:
+    """data/photos under distinctive names, in subfolders, with an unreadable one;
+    and every name a site might give away: folders, files, stems."""
+    album = tmp_path / "home" / "someone" / "album_kq7_private"
+    secrets = [album.name]
+    for i, photo in enumerate(sorted(PHOTOS.glob("*.png"))):
+        target = album / f"trip_subfolder_zx{i % 2}" / f"secret_snapshot_{i}_wq{i}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, target)
+        secrets += [target.parent.name, target.name, target.stem]
+    (album / "unreadable_scan_vv3.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    return album, sorted(set(secrets + ["unreadable_scan_vv3.jpg", "unreadable_scan_vv3"]))
+
+
+def leaks(site: Path, secrets: list[str]) -> dict[str, list[str]]:
+    """Per secret, the site's files that hold it (as bytes, in any file)."""
+    files = [p for p in site.rglob("*") if p.is_file()]
+    found = {secret: [p.relative_to(site).as_posix() for p in files if secret.encode() in p.read_bytes()]
+             for secret in secrets}
+    return {secret: where for secret, where in found.items() if where}
+
+
+def test_private_photos_publish_the_crops_alone(atlas, tiny_model, tmp_path):
+    """render --private-photos: no photo's name or path, no folder name, no
+    whole photo; the crops, their numbers and the photo count stay."""
+    album, secrets = private_album(tmp_path)
+    cache, site = tmp_path / "cache", tmp_path / "site"
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", cache, "--quiet", "--iters", 2,
+                         "--images", album, "--examples", 3, "--bottom", "--layers", "block1_conv1", "--filters", "0-1")
+    assert code == 0, err
+
+    # Without the flag the site names the photos and shows them whole: what the flag must take away.
+    assert atlas("render", "--cache-dir", cache, "--site-dir", site)[0] == 0
+    assert set(leaks(site, secrets)) >= {album.name, "unreadable_scan_vv3.jpg", "trip_subfolder_zx0"}
+    assert any(stem in leaks(site, secrets) for stem in secrets if stem.startswith("secret_snapshot_"))
+    assert list(site.glob("examples/views/*.jpg"))
+
+    # With it, into the same site: what the earlier render published goes.
+    code, out, err = atlas("render", "--cache-dir", cache, "--site-dir", site, "--private-photos")
+    assert code == 0, err
+    assert leaks(site, secrets) == {}
+    assert not (site / "examples" / "views").exists()
+    assert broken_links(site) == []
+    crops = sorted(site.glob("examples/crops/*/*.webp"))
+    page = (site / "tiny" / "filters" / "block1_conv1" / "0.html").read_text()
+    assert page.count('class="example"') == 6 and len(crops) >= 3
+    assert 'alt="top photo 1, around where block1_conv1 filter 0 responds"' in page
+    assert 'alt="bottom photo 3, around where block1_conv1 filter 0 responds"' in page
+    assert page.count('<div class="example">') == 6 and '<a class="example"' not in page  # no link to a whole photo
+    assert "from 5 photos;" in " ".join(page.split())
+    manifest = json.loads((site / "atlas.json").read_text())["models"][0]
+    assert manifest["examples"]["photos"] == 5 and manifest["examples"]["skipped"] == 1
+    assert "folder" not in manifest["examples"] and manifest["examples"]["private_photos"] is True
+    first = manifest["blocks"][0]["layers"][0]["filters"][0]["examples"]
+    assert set(first["top"][0]) == {"crop", "activation", "box"} and (site / first["top"][0]["crop"]).is_file()
+    assert {entry["crop"] for f in manifest["blocks"][0]["layers"][0]["filters"]
+            for kind in ("top", "bottom") for entry in f["examples"][kind]} == {
+        p.relative_to(site).as_posix() for p in crops}
+    assert "album_kq7_private" in json.dumps(read_record(cache))  # the cache keeps everything
+
+    # And back: a render without the flag publishes the names and the photos again.
+    assert atlas("render", "--cache-dir", cache, "--site-dir", site)[0] == 0
+    assert leaks(site, secrets) and list(site.glob("examples/views/*.jpg")) and broken_links(site) == []
+
+
+def test_a_live_site_can_keep_the_photos_private(atlas, tiny_model, tmp_path):
+    album, secrets = private_album(tmp_path)
+    site = tmp_path / "site"
+    code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet",
+                         "--iters", 2, "--images", album, "--examples", 2, "--layers", "block1_conv1",
+                         "--live-site", site, "--private-photos")
+    assert code == 0, err
+    assert leaks(site, secrets) == {}
+    assert not (site / "examples" / "views").exists() and list(site.glob("examples/crops/*/*.webp"))
+    assert broken_links(site) == []
+
+
 def test_the_pass_finds_what_brute_force_finds(atlas, tiny_model, tmp_path):
     record, _ = build_with_examples(atlas, tiny_model, tmp_path, "--layers", "block2_conv1")
     net = load_model(str(tiny_model), tiny_model)

@@ -81,12 +81,12 @@ def window_crop(png: bytes, window: dict) -> bytes:
     return out.getvalue()
 
 
-def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit) -> dict:
-    """Copy a filter's example crops and photo views from the cache into the site,
-    under the same content-derived names."""
+def place_examples(cache: Cache, examples: dict, layer: str, index: int, emit, views: bool = True) -> dict:
+    """Copy a filter's example crops and photo views (without `views`: the crops
+    alone) from the cache into the site, under the same content-derived names."""
     for kind in ("top", "bottom"):
         for example in examples.get(kind, []):
-            for path in (example["crop"], example["view"]):
+            for path in (example["crop"], example["view"]) if views else (example["crop"],):
                 try:
                     emit(path, (cache.root / path).read_bytes(), content_named=True)
                 except FileNotFoundError:

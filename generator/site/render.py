@@ -15,15 +15,17 @@ from ..records import read_records
 from ..words import plural
 from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
-from .public import public_record
+from .public import private_examples, public_record
 
 # The top-level templates/ folder, installed as the package `generator.templates`.
 TEMPLATES = resources.files("generator.templates")
 STATIC = ("style.css", "atlas.js")
 
 
-def render(cache_dir: Path, site_dir: Path) -> int:
-    """Render every model built into the cache into `site_dir`; returns the page count."""
+def render(cache_dir: Path, site_dir: Path, private_photos: bool = False) -> int:
+    """Render every model built into the cache into `site_dir`; returns the page
+    count. With `private_photos`, the site shows the photos' crops alone: no
+    photo's file name or path, no folder name, no whole photo (the cache keeps them)."""
     cache = Cache(cache_dir)
     records = read_records(cache.root)
     if not records:
@@ -41,9 +43,9 @@ def render(cache_dir: Path, site_dir: Path) -> int:
             return
         atomic_write(path, data)
 
-    models = [ModelPage(r["model"], public_record(r)) for r in records]
+    models = [ModelPage(r["model"], public_record(r, private_photos)) for r in records]
     for model in models:
-        model.blocks = collect_pages(model, cache, emit)
+        model.blocks = collect_pages(model, cache, emit, private_photos)
     env = jinja_env()
     pages = [("index.html", "index.html", {"models": models, "model": None, "record": None})]
     for model in models:
@@ -72,7 +74,7 @@ def render(cache_dir: Path, site_dir: Path) -> int:
     return len(pages)
 
 
-def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
+def collect_pages(model: ModelPage, cache: Cache, emit, private_photos: bool = False) -> list[BlockPage]:
     """A model's blocks, layers and filters, each filter's image placed in the site."""
     blocks: dict[str, BlockPage] = {}
     sequence: list[FilterPage] = []
@@ -81,7 +83,10 @@ def collect_pages(model: ModelPage, cache: Cache, emit) -> list[BlockPage]:
                           layer_rec.get("kind", "conv"), pending=layer_rec.get("pending"))
         for entry in layer_rec["entries"]:
             pictures = [picture(cache, img, layer.name, entry["index"], emit) for img in entry["images"]]
-            examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit)
+            examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit,
+                                      views=not private_photos)
+            if private_photos:
+                examples = private_examples(examples)
             layer.filters.append(FilterPage(layer, entry["index"], pictures, examples))
         blocks.setdefault(layer.block, BlockPage(model.slug, layer.block)).layers.append(layer)
         sequence.extend(layer.filters)
