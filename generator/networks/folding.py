@@ -26,21 +26,27 @@ def foldable_pairs(model) -> dict[str, str]:
     """{BatchNorm layer name: the convolution it folds into}: a BatchNorm over
     the last axis whose only input is a built-in convolution's output that
     nothing else reads, with no activation of its own."""
-    readers = None  # counted once, where there is a candidate
+    return pairs_in(model.layers, lambda layer: len(layer._inbound_nodes), lambda: reader_counts(model))
+
+
+def pairs_in(layers, calls, readers) -> dict[str, str]:
+    """foldable_pairs among `layers`, where `calls(layer)` is how many times the
+    graph calls a layer and `readers()` counts each tensor's readers (by id)."""
+    counted = None  # counted once, where there is a candidate
     pairs = {}
-    for layer in model.layers:
+    for layer in layers:
         if type(layer).__name__ != "BatchNormalization" or not type(layer).__module__.startswith("keras"):
             continue
-        if layer.axis not in (-1, [-1], [3], 3) or len(layer._inbound_nodes) != 1:
+        if layer.axis not in (-1, [-1], [3], 3) or calls(layer) != 1:
             continue
         source = layer.input._keras_history[0]
         if (type(source).__name__ not in FOLDABLE or not type(source).__module__.startswith("keras")
-                or source.get_config().get("activation") != "linear" or len(source._inbound_nodes) != 1
+                or source.get_config().get("activation") != "linear" or calls(source) != 1
                 or source.data_format != "channels_last"  # the BatchNorm's channels are the kernel's last axis
                 or len(source.weights) != 1 + source.use_bias):  # a plain kernel (not LoRA, not quantized)
             continue
-        readers = readers or reader_counts(model)
-        if readers[id(source.output)] != 1:
+        counted = counted or readers()
+        if counted[id(source.output)] != 1:
             continue
         pairs[layer.name] = source.name
     return pairs
@@ -131,13 +137,41 @@ def fold_batchnorm(model, pairs: dict[str, str] | None = None):
 
 def unit_fold_pairs(model, layer_name: str, unit) -> dict[str, str]:
     """{BatchNorm: convolution}, by the network's layer names, that a picture of
-    `layer_name`'s unit folds: the foldable pairs of the network truncated at
-    that unit, as the pictures' engine runs it."""
-    from .units import unit_model
+    `layer_name`'s unit folds: foldable_pairs of the network truncated at that
+    unit, as the pictures' engine runs it, found on the network's own graph
+    (the part of it the unit's outputs are computed from) without copying it."""
+    from .units import unit_outputs
 
-    sub = unit_model(model, layer_name, unit=unit)
-    names = sub.original_names
-    return {names[norm]: names[conv] for norm, conv in foldable_pairs(sub).items()}
+    outputs = list(unit_outputs(model, unit))
+    nodes = graph_nodes(outputs)
+    calls = Counter(id(operation) for operation, _ in nodes)
+    layers = list({id(operation): operation for operation, _ in nodes}.values())
+
+    def readers():
+        counts = Counter(id(t) for t in outputs)
+        for _, node in nodes:
+            counts.update({id(t) for t in node.input_tensors})
+        return counts
+
+    return pairs_in(layers, lambda layer: calls[id(layer)], readers)
+
+
+def graph_nodes(outputs) -> list:
+    """(operation, node) of every call the tensors `outputs` are computed through."""
+    seen, found, stack = set(), [], list(outputs)
+    while stack:
+        tensor = stack.pop()
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            continue
+        operation, node_index = history[0], history[1]
+        if (id(operation), node_index) in seen:
+            continue
+        seen.add((id(operation), node_index))
+        node = operation._inbound_nodes[node_index]
+        found.append((operation, node))
+        stack.extend(node.input_tensors)
+    return found
 
 
 def in_copy(pairs: dict[str, str], copy) -> dict[str, str]:
