@@ -145,10 +145,11 @@ def check_networks(all_settings: list, cache_dir: Path, layers: str | None, filt
     the first is built. One model's build checks these itself before its first picture."""
     from . import build, networks
     from .cache import Cache, ensure_writable
+    from .description import open_network
 
     for settings in all_settings:
         networks.model_source(settings.model, settings.weights)
     cache = Cache(cache_dir)
     ensure_writable(cache.root)
     for settings in all_settings:
-        build.selection(build.open_network(settings, cache), layers, filters)
+        build.selection(open_network(settings, cache), layers, filters)

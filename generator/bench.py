@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import Settings, describe
+from .description import describe
 from .optvis.methods import DEFAULT_METHOD, METHODS
 from .optvis.views import DEFAULT_VIEWS, VIEW_NAMES, make_view, parse_views
 from .imaging import filter_seed, to_uint8
 from .errors import AtlasError
 from .networks import ConvLayer, folds_batchnorm, load_model, model_source
+from .settings import Settings
 from .tf_quiet import import_keras
 
 REPO = Path(__file__).resolve().parent.parent

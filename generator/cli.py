@@ -8,9 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import __version__, interrupts
-from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE, Settings
+from .build import DEFAULT_CACHE_DIR as DEFAULT_CACHE
 from .errors import AtlasError
 from .optvis.methods import METHODS
+from .settings import Settings
 from .words import plural
 from .networks import BUILTIN_MODELS, DEFAULT_MODEL, PREPROCESS_MODES
 
@@ -206,7 +207,7 @@ def add_dir_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_visualize(args) -> None:
-    from .build import choose_preprocess
+    from .description import choose_preprocess
     from .cache import atomic_write
     from .imaging import encode_png
     from .optvis.methods import get_method

@@ -31,14 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .build import DEFAULT_CACHE_DIR, Settings, build, open_network
+from .build import DEFAULT_CACHE_DIR, build
 from .cache import Cache, atomic_write, cache_key
+from .description import open_network
 from .errors import AtlasError
 from .imaging import decode_png
 from .optvis.methods import DEFAULT_METHOD, METHODS
 from .networks import layers_model, load_model, network_input, truncated
 from .photos import find_photos, load_photo
 from .sampling import sample_filters, sample_seed
+from .settings import Settings
 from .optvis.transforms import RandomAffine
 
 REPO = Path(__file__).resolve().parent.parent

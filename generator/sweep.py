@@ -109,7 +109,7 @@ def steady_seconds(args, names: list[str], layer: str, filters: int = 8) -> dict
     of `filters` (a full atlas amortizes compilation; a 4-filter sample does not)."""
     import time
 
-    from .build import open_network
+    from .description import open_network
     from .cache import Cache
     from .optvis.engine import LayerEngine
     from .imaging import filter_seed

@@ -155,7 +155,7 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
 
 
 def settings_layers(settings, cache_dir: Path):
-    from .build import open_network
+    from .description import open_network
 
     return open_network(settings, Cache(cache_dir)).layers
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import generator.build
+import generator.description
 import generator.networks
 from generator.optvis.engine import LayerEngine
 from tests.conftest import REPO, copy_atlas
@@ -30,7 +31,8 @@ def computes_nothing(monkeypatch, network_too: bool = True) -> None:
     monkeypatch.setattr(LayerEngine, "run", refuse("a picture was computed"))
     if network_too:
         monkeypatch.setattr(generator.networks, "load_model", refuse("the network was loaded"))
-        monkeypatch.setattr(generator.build, "open_network", refuse("the network was opened"))
+        for module in (generator.description, generator.build):  # where it is, and where the build calls it
+            monkeypatch.setattr(module, "open_network", refuse("the network was opened"))
 
 
 def one_error_line(code: int, err: str) -> str:

@@ -85,7 +85,8 @@ def test_real_mobilenet_atlas_has_every_convolution_in_stages(atlas, tmp_path):
 def test_real_mobilenet_classifies_through_the_atlas_preprocessing(mobilenet, atlas, tmp_path):
     """The network is wired right end to end: photos loaded, cropped and
     preprocessed as the atlas does it are classified as ImageNet says."""
-    from generator.build import choose_preprocess, Settings
+    from generator.description import choose_preprocess
+    from generator.settings import Settings
     from generator.networks import guess_preprocess
 
     mode, _ = choose_preprocess(Settings(model=str(MOBILENET)), guess_preprocess(mobilenet))
