@@ -14,7 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import interrupts, networks as models
-from .cache import Cache, atomic_write, cache_key, ensure_writable
+from .cache import Cache, atomic_write, ensure_writable
 from .description import Network, open_network
 from .examples import ExampleOptions, make_examples
 from .names import model_name
@@ -24,65 +24,13 @@ from .records import (attach_examples, attach_measures, make_record, record_path
                       record_pictures, unique_model_name)
 from .live import LiveSite
 from .imaging import filter_seed
+from .keys import picture_keys
 from .settings import Settings
 from .shards import assign_shards, work_units
 from .specs import parse_filters, select_filters, select_layers
 from .words import plural
 
-# Bump when a change to the code changes the pixels it makes for the same inputs.
-ALGORITHM_VERSION = 1
 DEFAULT_CACHE_DIR = Path(".atlas-cache")
-
-
-def network_key(description: dict) -> dict:
-    """What the network adds to a picture's key besides its file and unit.
-    Pictures of a model with a Normalization layer were made without its
-    adapted mean and variance before that was fixed; saying so in their key
-    keeps such old pictures from being taken for new ones. A network whose
-    BatchNorms fold into its convolutions runs folded (the same function, other
-    rounding, so other pixels), and its keys say so."""
-    key = {"normalization": "adapted mean and variance applied"} if description.get("normalizes") else {}
-    if description.get("folds_batchnorm"):
-        key["batchnorm"] = "folded into the convolution before it"
-    return key
-
-
-def filter_params(settings: Settings, net: Network, method: str, view: str, layer: str, index: int,
-                  member: int = 0) -> dict:
-    """Everything that determines one picture: the method's parts, the view's
-    objective and, in a view of several pictures, which one it is."""
-    shown = settings.view(view)
-    chosen = shown.render_method(settings.method(method))
-    method_key = chosen.key(shown.objective)
-    if chosen.preprocess:
-        method_key["preprocess"] = net.preprocess
-    member_key = {"member": member} if shown.group > 1 else {}
-    return {
-        "algorithm": ALGORITHM_VERSION,
-        "network": net.sha256,
-        "input_shape": net.description["input_shape"],
-        "layer": layer,
-        "filter": index,
-        "method": method_key,
-        "seed": settings.seed,
-        "precision": settings.precision,
-        **net.description["units"][layer],
-        **network_key(net.description),
-        **net.code_key,
-        **member_key,
-    }
-
-
-def picture_keys(settings: Settings, net: Network, wanted: dict[str, list[int]]) -> dict:
-    """Per (method, view, layer, filter), the cache key of each of its pictures."""
-    return {
-        (method, view, layer, i): [cache_key(filter_params(settings, net, method, view, layer, i, member))
-                                   for member in range(settings.view(view).group)]
-        for method in settings.methods
-        for view in settings.views
-        for layer, indices in wanted.items()
-        for i in indices
-    }
 
 
 def build(

@@ -4,7 +4,7 @@ Two small model files are kept in tests/golden/ (a fresh save would hash
 differently), and a few filters' pictures and cache keys for each method
 and view are kept beside them: tiny.keras, plain convolutions, and bn.keras,
 MobileNet-like, whose BatchNorms a build folds into the convolutions. A change that alters either fails here. If
-pictures change on purpose, bump ALGORITHM_VERSION in generator/build.py
+pictures change on purpose, bump ALGORITHM_VERSION in generator/keys.py
 (so old caches are not read as new pictures) and rewrite the golden files:
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
 """
@@ -74,11 +74,11 @@ def test_pictures_and_keys_match_the_golden_files(atlas, tmp_path):
     for name, (key, data) in sorted(built.items()):
         assert key == expected[name], (
             f"{name}: the cache key changed; old caches would no longer be found. If on purpose, "
-            "bump ALGORITHM_VERSION and rewrite the golden files (see this file's docstring)")
+            "bump ALGORITHM_VERSION in generator/keys.py and rewrite the golden files (see this file's docstring)")
         pixels, _ = decode_png(data)
         golden, _ = decode_png((GOLDEN / f"{key}.png").read_bytes())
         difference = np.abs(pixels.astype(int) - golden.astype(int))
         assert difference.max() <= TOLERANCE, (
             f"{name}: same key, other pixels (up to {difference.max()} levels apart). The cache promises "
-            "the same key means the same pixels: bump ALGORITHM_VERSION in generator/build.py and rewrite "
+            "the same key means the same pixels: bump ALGORITHM_VERSION in generator/keys.py and rewrite "
             "the golden files (see this file's docstring)")

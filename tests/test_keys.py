@@ -18,7 +18,7 @@ from generator.optvis.transforms import NoTransform, RandomAffine
 # Fields that do not reach the pixels, or reach the key another way: said here, with why.
 NOT_IN_OWN_KEY = {
     (Method, "summary"): "words shown to people",
-    (Method, "preprocess"): "the network's preprocessing mode joins the key in build.filter_params where it is on",
+    (Method, "preprocess"): "the network's preprocessing mode joins the key in keys.filter_params where it is on",
 }
 
 

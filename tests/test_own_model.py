@@ -485,8 +485,8 @@ def test_an_adapted_normalization_keeps_its_statistics(tmp_path):
 
     # Its pictures were once made without those statistics: their keys say they are applied now,
     # and a model without a Normalization keeps the keys it had.
-    from generator.build import network_key
     from generator.description import describe
+    from generator.keys import network_key
 
     assert network_key(describe(flat)) == {"normalization": "adapted mean and variance applied"}
     assert network_key(describe(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]))) == {}
