@@ -15,7 +15,9 @@ import pytest
 from generator.cli import main
 from tests.conftest import REPO, as_on_a_float32_machine
 
-# One worker of `make test` runs them all: one build of the site, one browser.
+# One worker of `make test` runs them all, with one build of each site and one
+# browser: the fixtures are the session's, as that worker runs other files'
+# tests in between (a module's fixtures would be made again each time).
 pytestmark = pytest.mark.xdist_group("browser")
 
 CHROMIUM_FLAGS = [
@@ -33,7 +35,7 @@ def chromium_path() -> str:
     pytest.skip("chromium is not installed: apt-get install chromium")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tiny_model, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -49,7 +51,7 @@ def build_and_render(work: Path, *builds: list) -> None:
         assert main([str(a) for a in args]) == 0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(site):
     handler = functools.partial(QuietHandler, directory=str(site))
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -64,7 +66,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
@@ -221,7 +223,7 @@ def test_screenshots_of_a_layer_and_a_filter_page(page, server, tmp_path):
     assert page.errors == []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def zoo(tiny_model, tmp_path_factory) -> str:
     """Two models in one cache and one site, served over HTTP."""
     from tests.conftest import make_tiny_model

@@ -51,7 +51,7 @@ def test_every_builtin_family_builds_from_seeded_weights(atlas, tmp_path, family
     assert len({layer["block"] for layer in description["layers"]}) > 1
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mobilenet():
     if not MOBILENET.is_file():
         pytest.skip(f"the real MobileNet is not here ({MOBILENET} is absent)")

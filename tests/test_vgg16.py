@@ -16,7 +16,7 @@ SAMPLE_LAYERS = ["block1_conv1", "block3_conv1"]
 SAMPLE_FILTERS = [0, 1, 5]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def vgg16(vgg16_weights):
     return load_model("vgg16", vgg16_weights)
 

@@ -18,7 +18,7 @@ from tests.test_faults import tree
 from tests.test_pipeline import broken_links
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def other_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("other") / "other.keras", seed=1)
 
