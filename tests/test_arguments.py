@@ -4,7 +4,6 @@ hours of computing pictures."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -130,17 +129,15 @@ def test_a_bad_selection_or_second_model_fails_before_any_picture(atlas, tiny_mo
     assert not list((tmp_path / "cache").glob("builds/*.json"))  # no model of several built meanwhile
 
 
-def test_a_mistyped_image_folder_fails_in_seconds_before_the_network_is_loaded(atlas, tiny_model, tmp_path,
-                                                                                monkeypatch):
-    """The issue as reported: `build --images /typo` computed every picture, then failed."""
+def test_a_mistyped_image_folder_fails_before_the_network_is_loaded(atlas, tiny_model, tmp_path, monkeypatch):
+    """The issue as reported: `build --images /typo` computed every picture, then
+    failed. Now it fails before the network is even opened (how long that takes
+    is measured, not tested: docs/development.md)."""
     computes_nothing(monkeypatch)
-    started = time.process_time()
     code, _, err = atlas("build", "--model", tiny_model, "--cache-dir", tmp_path / "cache", "--quiet",
                          "--images", "/no/such/folder")
-    seconds = time.process_time() - started
     line = one_error_line(code, err)
     assert "--images /no/such/folder: no such folder" in line
-    assert seconds < 5, seconds
     assert no_pictures(tmp_path / "cache")
 
 
