@@ -45,7 +45,7 @@ The other keys and versions, each where it lives:
       processor, cores, GPUs and TensorFlow)
   thumbs/ (site/files.py)  a picture's thumbnail, by the shown picture's SHA-256, its
       size, resampling and THUMB_QUALITY; the site's files are named by their content
-  quality/natural-KEY.npz (quality.py)  make quality's photo statistics, by
+  quality/natural-KEY.npz (scores.py)  make quality's photo statistics, by
       `cache_key` of the network, input, preprocessing, photos, copies and layer
 
 Where a filter's pictures are missing, a build may take whole ones of the same

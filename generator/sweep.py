@@ -8,7 +8,7 @@ coarse to fine (the first 64 steps at half the input's size, or on a random
 half-size part of it),
 Lucid's full transform stack, learning rate and schedule, and the objective
 after the nonlinearity. Each variant is scored as `make quality` scores
-(see quality.py) on a sample of layers, and the table of score against
+(see scores.py) on a sample of layers, and the table of score against
 seconds per filter is printed and written to sweep.json. Time it on an
 otherwise idle machine: its seconds are what the table compares.
 """

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from generator import quality
+from generator import quality, scores
 from generator import sweep
 from generator.observer import GOOGLENET
 from generator.networks import load_model, network_input, truncated
@@ -23,9 +23,9 @@ def test_high_frequency_fraction_separates_smooth_from_noisy():
     smooth = np.repeat((0.5 + 0.4 * np.sin(2 * np.pi * x / 48))[..., None], 3, axis=-1)
     checker = np.repeat((((x + y) % 2) * 1.0)[..., None], 3, axis=-1)
     noise = np.random.default_rng(0).uniform(size=(96, 96, 3))
-    assert quality.high_frequency_fraction(smooth) < 0.01
-    assert quality.high_frequency_fraction(checker) > 0.99
-    assert 0.6 < quality.high_frequency_fraction(noise) < 0.9  # white noise: ~80% of the disc-and-corners
+    assert scores.high_frequency_fraction(smooth) < 0.01
+    assert scores.high_frequency_fraction(checker) > 0.99
+    assert 0.6 < scores.high_frequency_fraction(noise) < 0.9  # white noise: ~80% of the disc-and-corners
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_high_frequency_fraction_separates_smooth_from_noisy():
      (3.0, -5.0, -1.0, 2.0)],  # a sparse unit, negative on every photo
 )
 def test_score_relative_to_nature(value, mean, best, expected):
-    assert quality.relative_to_nature(value, mean, best) == pytest.approx(expected)
+    assert scores.relative_to_nature(value, mean, best) == pytest.approx(expected)
 
 
 def quality_args(tiny_model, tmp_path, *extra):
@@ -101,12 +101,12 @@ def test_quality_on_a_model_with_a_custom_layer_and_a_lambda(tmp_path, capsys):
 def test_the_natural_baseline_is_what_the_photos_give(tiny_model, tmp_path):
     net = load_model(str(tiny_model), tiny_model)
     photos = find_photos(PHOTOS)
-    stats = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
+    stats = scores.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
     unit = truncated(net, "block1_conv2", pre_activation=True)
     means = unit(network_input(np.stack([load_photo(p, (16, 16)) for p in photos]), "tf")).numpy().mean(axis=(1, 2))
     assert np.allclose(stats["block1_conv2"][0], means.mean(axis=0), atol=1e-5)
     assert np.allclose(stats["block1_conv2"][1], means.max(axis=0), atol=1e-5)
-    again = quality.natural_stats(None, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)  # cached
+    again = scores.natural_stats(None, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)  # cached
     assert np.array_equal(again["block1_conv2"][0], stats["block1_conv2"][0])
 
 
@@ -117,16 +117,16 @@ def test_photos_are_scored_on_the_same_moved_copies_as_pictures(tiny_model, tmp_
 
     net = load_model(str(tiny_model), tiny_model)
     photos = find_photos(PHOTOS)
-    stats = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path, copies=2)
+    stats = scores.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path, copies=2)
     unit = truncated(net, "block1_conv2", pre_activation=True)
     images = np.stack([load_photo(p, (16, 16)) for p in photos])
-    moved = [quality.SCORING_WARP(tf.constant(images), k, quality.SCORING_SEED, (16, 16)).numpy() for k in range(2)]
+    moved = [scores.SCORING_WARP(tf.constant(images), k, scores.SCORING_SEED, (16, 16)).numpy() for k in range(2)]
     per_photo = np.mean([unit(network_input(m, "tf")).numpy().mean(axis=(1, 2)) for m in moved], axis=0)
     assert np.allclose(stats["block1_conv2"][0], per_photo.mean(axis=0), atol=1e-5)
     assert np.allclose(stats["block1_conv2"][1], per_photo.max(axis=0), atol=1e-5)
-    as_picture = quality.robust_activation(unit, images[3], 2, 2, (16, 16, 3), "tf")
+    as_picture = scores.robust_activation(unit, images[3], 2, 2, (16, 16, 3), "tf")
     assert as_picture == pytest.approx(float(per_photo[3, 2]), abs=1e-5)
-    unmoved = quality.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
+    unmoved = scores.natural_stats(net, "sha", ["block1_conv2"], photos, (16, 16, 3), "tf", tmp_path)
     assert not np.allclose(unmoved["block1_conv2"][0], stats["block1_conv2"][0])  # cached apart
 
 
