@@ -262,6 +262,19 @@ class Scale(keras.layers.Layer):
 '''
 
 
+def scaled_input(tmp_path: Path):
+    """CUSTOM written to my_layers.py, and a 16x16 input doubled by its Scale
+    layer: (the code file, the input, the doubled tensor)."""
+    from generator.networks.custom import import_custom_objects
+
+    keras = import_keras()
+    keras.utils.set_random_seed(0)
+    code_file = tmp_path / "my_layers.py"
+    code_file.write_text(CUSTOM)
+    inputs = keras.Input((16, 16, 3))
+    return code_file, inputs, import_custom_objects(code_file)["Scale"](2.0, name="double")(inputs)
+
+
 def test_a_custom_layer_needs_custom_objects_once(atlas, tmp_path):
     """Without its code: one line naming the class and the flag. With
     --custom-objects: an atlas, nested or not, .keras or .h5; the flag is
@@ -309,15 +322,10 @@ def test_an_edited_custom_layer_gets_new_pictures(atlas, tmp_path, monkeypatch):
     """The custom layer's code is part of what makes the pictures: edit the
     --custom-objects file, rebuild, and the pictures are made again with the new
     code, under new keys; put the old code back and the old pictures are found."""
-    from generator.networks.custom import import_custom_objects
     from generator.optvis.engine import LayerEngine
 
     keras = import_keras()
-    keras.utils.set_random_seed(0)
-    code_file = tmp_path / "my_layers.py"
-    code_file.write_text(CUSTOM)
-    inputs = keras.Input((16, 16, 3))
-    x = import_custom_objects(code_file)["Scale"](2.0, name="double")(inputs)
+    code_file, inputs, x = scaled_input(tmp_path)
     path = tmp_path / "custom.keras"
     keras.Model(inputs, keras.layers.Conv2D(2, 3, name="block1_conv1")(x)).save(path)
     args = ("--iters", 2, "--custom-objects", code_file)

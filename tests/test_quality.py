@@ -68,16 +68,11 @@ def test_quality_on_a_model_with_a_custom_layer_and_a_lambda(tmp_path, capsys):
     --custom-objects and --unsafe-deserialization, which every load of it gets
     (make quality once loaded it again without them); without them, one line
     naming the flag it needs."""
-    from generator.networks.custom import import_custom_objects
     from generator.tf_quiet import import_keras
-    from tests.test_own_model import CUSTOM
+    from tests.test_own_model import scaled_input
 
     keras = import_keras()
-    keras.utils.set_random_seed(0)
-    code_file = tmp_path / "my_layers.py"
-    code_file.write_text(CUSTOM)
-    inputs = keras.Input((16, 16, 3))
-    x = import_custom_objects(code_file)["Scale"](2.0, name="double")(inputs)
+    code_file, inputs, x = scaled_input(tmp_path)
     x = keras.layers.Lambda(lambda t: t - 0.5, name="shift")(x)
     x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="block1_conv1")(x)
     x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="block2_conv1")(x)
