@@ -15,10 +15,9 @@ import pytest
 from generator.cli import main
 from tests.conftest import REPO, as_on_a_float32_machine
 
-# One worker of `make test` runs them all, with one build of each site and one
-# browser: the fixtures are the session's, as that worker runs other files'
-# tests in between (a module's fixtures would be made again each time).
-pytestmark = pytest.mark.xdist_group("browser")
+# One worker of `make test` runs them all (--dist loadfile), with one build of
+# each site and one browser: the fixtures are the session's, so that no order of
+# the tests makes them again.
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
