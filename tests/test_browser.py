@@ -15,9 +15,8 @@ import pytest
 from generator.cli import main
 from tests.conftest import REPO, as_on_a_float32_machine
 
-# One worker of `make test` runs them all (--dist loadfile), with one build of
-# each site and one browser: the fixtures are the session's, so that no order of
-# the tests makes them again.
+# The sites and the browser are the session's: a worker of `make test` runs other
+# files' tests in between, and module fixtures would be made again each time.
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
