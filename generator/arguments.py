@@ -112,15 +112,10 @@ def check_examples(k: int) -> None:
 
 def check_custom_objects(path: str | None) -> None:
     """--custom-objects: an existing .py file (importing it is left to loading, which needs Keras)."""
-    if path is None:
-        return
-    file = Path(path).expanduser()
-    if not file.exists():
-        raise AtlasError(f"--custom-objects {path}: no such file")
-    if not file.is_file():
-        raise AtlasError(f"--custom-objects {path}: not a file")
-    if file.suffix != ".py":
-        raise AtlasError(f"--custom-objects {path}: expected a Python file (.py) defining the model's layers")
+    from .networks.custom import custom_objects_file
+
+    if path is not None:
+        custom_objects_file(path)
 
 
 def check_site_folder(site: Path, cache_dir: Path, option: str) -> None:

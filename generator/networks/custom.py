@@ -26,15 +26,23 @@ from ..tf_quiet import import_keras
 _imported: dict[tuple[Path, str], dict] = {}
 
 
+def custom_objects_file(path: str | Path) -> Path:
+    """The Python file --custom-objects names, resolved; one line where it is none."""
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise AtlasError(f"--custom-objects {path}: no such file")
+    if not file.is_file():
+        raise AtlasError(f"--custom-objects {path}: not a file")
+    if file.suffix != ".py":
+        raise AtlasError(f"--custom-objects {path}: expected a Python file (.py) defining the model's layers")
+    return file.resolve()
+
+
 def import_custom_objects(path: str | Path) -> dict:
     """Every class and function FILE.py defines, by name (and by the name it is
     registered under with Keras, where it is), importing the file once for
     each content it has (an edited file is imported again)."""
-    path = Path(path).expanduser().resolve()
-    if not path.is_file():
-        raise AtlasError(f"--custom-objects {path}: no such file")
-    if path.suffix != ".py":
-        raise AtlasError(f"--custom-objects {path}: expected a Python file (.py) defining the model's layers")
+    path = custom_objects_file(path)
     content = hashlib.sha256(path.read_bytes()).hexdigest()
     if (path, content) in _imported:
         return _imported[path, content]
