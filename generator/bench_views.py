@@ -50,8 +50,10 @@ def timed(fn) -> float:
 
 def preprocess_mode(net, model: str) -> str:
     """The network's preprocessing: a built-in network's own, else guessed from the model file."""
-    from .networks import builtin_spec, guess_preprocess, is_model_file
+    from .networks import builtin_spec, guess_preprocess, is_model_file, is_onnx_file
 
+    if is_onnx_file(model):
+        return "torch"
     return guess_preprocess(net)[0] if is_model_file(model) else builtin_spec(model).preprocess
 
 

@@ -37,12 +37,16 @@ class Network:
     preprocess_why: str = ""
     keras_model: object | None = None
     code: dict = field(default_factory=dict)  # custom_objects, unsafe_deserialization: what loading needs
+    conversions: Path | None = None  # where an ONNX file's Keras conversion is kept
 
     @cached_property
     def code_key(self) -> dict:
         """What the pictures' keys need of the code loading runs besides the model
         file: the custom-objects file's bytes (a custom layer's `call` is there,
-        not in the model file), so an edited custom layer gets new pictures."""
+        not in the model file), so an edited custom layer gets new pictures;
+        for an ONNX file, the version of our conversion of it."""
+        if models.is_onnx_file(self.name):
+            return {"onnx_converter": models.CONVERTER_VERSION}
         path = self.code.get("custom_objects")
         if not path:
             return {}
@@ -66,7 +70,8 @@ class Network:
 
     def load(self):
         if self.keras_model is None:
-            self.keras_model = models.load_model(self.name, self.source, self.input_size, **self.code)
+            self.keras_model = models.load_model(self.name, self.source, self.input_size, **self.code,
+                                                 sha256=self.sha256, conversions=self.conversions)
         return self.keras_model
 
 
@@ -75,7 +80,10 @@ def open_network(settings: Settings, cache: Cache) -> Network:
     source = models.model_source(settings.model, settings.weights)
     sha, md5 = models.file_digests(source)
     note = models.describe_weights(settings.model, source, sha, md5)
-    net = Network(settings.model, source, sha, note, settings.input_size, code=model_code(settings, cache, sha))
+    if models.is_onnx_file(settings.model):
+        sha = models.onnx_digest(source, sha)  # with the weights the exporter put beside it
+    net = Network(settings.model, source, sha, note, settings.input_size, code=model_code(settings, cache, sha),
+                  conversions=cache.root / "models")
     size = "x".join(map(str, settings.input_size)) if settings.input_size else "default"
     desc_path = cache.root / "models" / f"{sha[:24]}-{size}-v{DESCRIPTION_VERSION}.json"
     try:
@@ -105,6 +113,8 @@ def choose_preprocess(settings: Settings, guess: tuple[str, str]) -> tuple[str, 
     """The network's preprocessing and why: asked for, built in, or guessed from the model file."""
     if settings.preprocess:
         return settings.preprocess, "--preprocess"
+    if models.is_onnx_file(settings.model):
+        return "torch", models.ONNX_PREPROCESS_WHY
     if not models.is_model_file(settings.model):
         return models.builtin_spec(settings.model).preprocess, f"{settings.model}'s own"
     return guess

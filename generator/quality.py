@@ -37,7 +37,7 @@ from .description import open_network
 from .errors import AtlasError
 from .imaging import decode_png
 from .optvis.methods import DEFAULT_METHOD, METHODS
-from .networks import load_model, truncated
+from .networks import truncated
 from .photos import find_photos
 from .sampling import sample_filters, sample_seed
 from .scores import high_frequency_fraction, natural_stats, relative_to_nature, robust_activation
@@ -76,7 +76,7 @@ def score(args) -> dict:
     records = build_methods(settings, cache_dir, sample, methods, args.quiet)
     first = records[methods[0]]
     shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
-    keras_model = load_model(net.name, net.source, net.input_size, **net.code)  # with the code the file needs
+    keras_model = net.load()  # with the code the file needs
     photos = find_photos(Path(args.images))[: args.max_images or None]
     view_layers = [] if args.views == "none" else [name for name in args.view_layers.split(",") if name]
     natural = natural_stats(keras_model, first["network_sha256"], list(dict.fromkeys([l.name for l in layers] + view_layers)),

@@ -3,6 +3,7 @@ their conv layers and units, their blocks, and the input they expect."""
 
 from .blocks import assign_blocks
 from .flops import forward_flops
+from .from_onnx import CONVERTER_VERSION, ONNX_PREPROCESS_WHY, is_onnx_file, onnx_digest
 from .folding import fold_batchnorm, foldable_pairs, folds_batchnorm, in_copy, unit_fold_pairs
 from .loading import (
     WEIGHTS_ENV, describe_weights, download_weights, file_digests, first_line, keras_cache_dir,

@@ -2,7 +2,8 @@
 
 Where the layer names carry a block (VGG's `block3_conv1`, ResNet's
 `conv3_block2_1_conv`, EfficientNet's `block2a_dwconv`, MobileNetV2's
-`block_5_expand`), that prefix is the block; GoogLeNet's inception modules
+`block_5_expand`), that prefix is the block; a PyTorch module path (an ONNX
+file's `layer2.1.conv1`, `inception4a.branch2.0.conv`) is in its top module; GoogLeNet's inception modules
 (`inception_4a_3x3`) are blocks; a layer qualified by its sub-model
 (`backbone_b/conv1`) is in a block of that sub-model. Where they do not (MobileNet's
 `conv_dw_5`, Inception's `conv2d_41`), the blocks are the network's
@@ -25,6 +26,8 @@ def block_of(name: str) -> str:
     if "/" in name:
         qualifier, _, inner = name.rpartition("/")
         return f"{qualifier}/{block_of(inner)}"
+    if "." in name:
+        return name.split(".")[0]
     module = INCEPTION_MODULE.match(name)
     return module.group(1) if module else name_prefix(name)
 

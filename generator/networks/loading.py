@@ -15,6 +15,7 @@ from ..cache import write_temporary
 from ..errors import AtlasError
 from ..tf_quiet import import_keras
 from .custom import check_loadable, explain_load_error, import_custom_objects
+from .from_onnx import is_onnx_file, load_onnx
 from .nesting import clone_layer, copy_weights, flatten, needs_flattening
 from .zoo import DEFAULT_MODEL, BuiltinModel, builtin_spec, is_model_file, not_keras_file
 
@@ -107,14 +108,18 @@ def parse_input_size(text: str | None) -> tuple[int, int] | None:
 
 
 def load_model(model: str, source: Path, input_size: tuple[int, int] | None = None,
-               custom_objects: str | None = None, unsafe_deserialization: bool = False):
+               custom_objects: str | None = None, unsafe_deserialization: bool = False,
+               sha256: str | None = None, conversions: Path | None = None):
     """Build the Keras model `model` with the weights in `source`, at `input_size`
     (height, width; default: the built-in model's size, or the model file's own).
     A model file's own code comes from the file `custom_objects` (see custom.py);
-    nested models in it are flattened (see nesting.py)."""
+    nested models in it are flattened (see nesting.py). An ONNX file is
+    converted (from_onnx/), the conversion kept in `conversions` by its `sha256`."""
     keras = import_keras()
 
     try:
+        if is_onnx_file(model):
+            return load_onnx(source, sha256 or "", input_size, conversions if sha256 else None)
         if is_model_file(model):
             objects = import_custom_objects(custom_objects) if custom_objects else {}
             check_loadable(Path(model).name, source, objects, unsafe_deserialization)

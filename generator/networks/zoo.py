@@ -73,7 +73,7 @@ def family_of(model_name: str) -> str | None:
 
 
 def is_model_file(model: str) -> bool:
-    return model.endswith((".keras", ".h5")) or os.sep in model
+    return model.endswith((".keras", ".h5", ".onnx")) or os.sep in model
 
 
 def builtin_spec(model: str) -> BuiltinModel:
@@ -83,7 +83,7 @@ def builtin_spec(model: str) -> BuiltinModel:
         not_keras_file(model)
         choices = ", ".join(sorted(BUILTIN_MODELS))
         raise AtlasError(
-            f"unknown model {model!r}; choose one of: {choices}, or a path to a .keras file"
+            f"unknown model {model!r}; choose one of: {choices}, or a path to a .keras or .onnx file"
         ) from None
 
 
