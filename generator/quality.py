@@ -40,6 +40,7 @@ from .optvis.methods import DEFAULT_METHOD, METHODS
 from .networks import truncated
 from .photos import find_photos
 from .sampling import sample_filters, sample_seed
+from .specs import parse_filters
 from .scores import high_frequency_fraction, natural_stats, relative_to_nature, robust_activation
 from .settings import Settings
 
@@ -73,6 +74,8 @@ def score(args) -> dict:
     net = open_network(settings, Cache(cache_dir))
     layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
     sample = sample_filters(layers, args.per_layer, sample_seed(args))
+    if args.filters:  # the same filters of every layer, to compare two files of one network
+        sample = {layer.name: [i for i in parse_filters(args.filters) if i < layer.filters] for layer in layers}
     records = build_methods(settings, cache_dir, sample, methods, args.quiet)
     first = records[methods[0]]
     shape, preprocess = first["input_shape"], first["preprocess"]["mode"]
@@ -188,6 +191,7 @@ def parser() -> argparse.ArgumentParser:
                    help="methods to score, comma-separated")
     p.add_argument("--layers", default=None, help="only these layers, comma-separated (default: all)")
     p.add_argument("--per-layer", type=int, default=8, help="filters sampled per layer (default: 8)")
+    p.add_argument("--filters", default=None, help="these filters of each layer instead of a sample, e.g. 0-7")
     p.add_argument("--copies", type=int, default=8, help="transformed copies per picture")
     p.add_argument("--views", default="unit", help="unit: also measure the unit page's views; none: skip them")
     p.add_argument("--view-layers", default="conv_pw_4,conv_pw_8,conv_pw_12",
