@@ -10,9 +10,9 @@ import dataclasses
 import pytest
 
 from generator.optvis.methods import FOURIER, METHODS, Method
-from generator.optvis.objectives import Diversity, Scaled, Sum, channel, neuron
+from generator.optvis.objectives import Diversity, NearPhoto, Scaled, Sum, channel, neuron
 from generator.optvis.optimizers import Adam, NormalizedAscent
-from generator.optvis.param import FourierParam, PixelParam
+from generator.optvis.param import FourierParam, PhotoSeeded, PixelParam
 from generator.optvis.transforms import NoTransform, RandomAffine
 
 # Fields that do not reach the pixels, or reach the key another way: said here, with why.
@@ -52,6 +52,8 @@ PARTS = [
     (RandomAffine(pad=4.0), lambda part: part.key()),
     (NoTransform(), lambda part: part.key()),
     (Diversity(), lambda part: part.key()),
+    (NearPhoto(), lambda part: part.key()),
+    (PhotoSeeded(FourierParam(), "a photo's sha256"), lambda part: part.key()),
     (Scaled(0.5, channel()), lambda part: part.key()),
     (Sum(channel(), neuron()), lambda part: part.key()),
     (dataclasses.replace(FOURIER, coarse_steps=64, canvas=8), lambda part: part.key(neuron())),

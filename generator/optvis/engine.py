@@ -14,6 +14,7 @@ as one compiled TensorFlow graph on the model truncated at the layer.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from .methods import METHODS, Method
 from .objectives import Objective, UnitBatch, channel
 from ..imaging import filter_seed
-from ..networks import Unit, any_size, fold_batchnorm, in_copy, network_input, unit_model
+from ..networks import Unit, any_size, conv_layers, fold_batchnorm, in_copy, network_input, truncated, unit_model
 from .window import receptive_window
 from .redirect import redirected_copy
 from .seed_loop import check_filter_index
@@ -136,11 +137,25 @@ class LayerEngine:
         self.network = any_size(self.submodel) if other_size else self.submodel
         # the same with redirected ReLU gradients, for the method's first steps
         self.redirected = redirected_copy(self.network) if self.method.redirect_steps else None
+        # an objective that compares the image with its photo: the features it compares them in
+        self.near_layer = self.near_model = None
+        if self.objective.needs_photo:
+            self.near_layer = near_photo_layer(model, layer_name, self.objective.depth)
+            if self.near_layer is not None:
+                self.near_model = truncated(model, self.near_layer, pre_activation=False, dtype=policy)
         self._ascend = tf.function(self._ascend_graph, reduce_retracing=True)
 
     def start(self, seeds: list[int]) -> np.ndarray:
         """The method's starting parameters for each image's seed."""
         return np.stack([self.method.param.init(s, self.canvas_shape) for s in seeds])
+
+    def start_from(self, photos: list[np.ndarray]) -> np.ndarray:
+        """A photo-seeded method's starting parameters: each photo's own (RGB in [0, 1], the input's size)."""
+        import tensorflow as tf
+
+        shape = self.canvas_shape
+        photos = [p if p.shape == shape else tf.image.resize(p, shape[:2]).numpy() for p in photos]
+        return np.stack([self.method.param.from_image(p, shape) for p in photos])
 
     def run(self, params, filters: list[int], iters: int | None = None, seed: int = 0):
         """Optimize the images `params` for `filters`, `group` consecutive images
@@ -175,6 +190,47 @@ class LayerEngine:
         pre, post = (submodel or self.submodel)(images)  # each (batch, h, w, channels)
         return UnitBatch(pre if self.method.pre_activation else post, post, filters)
 
+    def photo_scale(self, photos, filters):
+        """Each photo's mean absolute unit output over the map, as the objective sees the unit."""
+        import tensorflow as tf
+
+        maps = tf.gather(self.unit_batch(self.network_input(photos), filters).value, filters, axis=3, batch_dims=1)
+        return tf.reduce_mean(tf.abs(tf.cast(maps, tf.float32)), axis=[1, 2])
+
+    def near_photo(self, unit: UnitBatch, image, photo, scale) -> UnitBatch:
+        """`unit` with what an objective comparing the image with its photo needs."""
+        import tensorflow as tf
+
+        features = photo_features = None
+        if self.near_model is not None:
+            both = self.near_model(self.network_input(tf.concat([image, photo], 0)))
+            features, photo_features = both[: tf.shape(image)[0]], tf.stop_gradient(both[tf.shape(image)[0]:])
+        return replace(unit, image=image, photo=photo, features=features, photo_features=photo_features,
+                       photo_scale=scale)
+
+    def accent_measures(self, photos, images, filters) -> list[dict]:
+        """Per image and its photo (RGB in [0, 1], the input's size): the unit's mean
+        over the map before its nonlinearity on each, and how far the image moved
+        from the photo: mean absolute difference in levels (0-255), and in the
+        regularized layer's features, relative (NearPhoto's distance, unwarped)."""
+        import tensorflow as tf
+
+        photos, images = np.asarray(photos, np.float32), np.asarray(images, np.float32)
+        filters = tf.constant(filters, tf.int32)
+        pre = lambda x: channel()(UnitBatch(self.submodel(self.network_input(x))[0], None, filters)).numpy()
+        on_photo, on_image = pre(photos), pre(images)
+        levels = np.abs(np.round(images * 255) - np.round(photos * 255)).mean(axis=(1, 2, 3))
+        if self.near_model is not None:
+            f_photo = np.asarray(self.near_model(self.network_input(photos)), np.float32)
+            f_image = np.asarray(self.near_model(self.network_input(images)), np.float32)
+            moved = np.linalg.norm(f_image - f_photo, axis=-1).mean(axis=(1, 2))
+            features = moved / np.maximum(np.linalg.norm(f_photo, axis=-1).mean(axis=(1, 2)), 1e-6)
+        else:
+            features = [None] * len(photos)
+        return [{"unit_on_photo": float(a), "unit": float(b), "moved_levels": float(c),
+                 "moved_features": None if d is None else float(d), "features_layer": self.near_layer}
+                for a, b, c, d in zip(on_photo, on_image, levels, features)]
+
     def activated_means(self, images, filters):
         """Each image's mean of its own filter's output after the nonlinearity: what we report."""
         _, post = self.submodel(images)
@@ -207,6 +263,10 @@ class LayerEngine:
         import tensorflow as tf
 
         method = self.method
+        photo = scale = None
+        if self.objective.needs_photo:  # the start is the photo; each step warps both alike
+            photo = tf.stop_gradient(method.param.to_image(params, self.canvas_shape))
+            scale = tf.stop_gradient(self.photo_scale(resize(photo, self.input_shape[:2]), filters))
 
         def step_with(submodel, size):
             crop = {"crop": size[0] / self.render_shape[0]} if method.coarse_crop and size != self.render_shape[:2] else {}
@@ -214,8 +274,16 @@ class LayerEngine:
             def one_step(i, p, state):
                 with tf.GradientTape() as tape:
                     tape.watch(p)
-                    image = method.transform(method.param.to_image(p, self.canvas_shape), i, seed, size, **crop)
-                    values = self.objective(self.unit_batch(self.network_input(image), filters, submodel))
+                    image = method.param.to_image(p, self.canvas_shape)
+                    if photo is None:
+                        image = method.transform(image, i, seed, size, **crop)
+                        unit = self.unit_batch(self.network_input(image), filters, submodel)
+                    else:
+                        both = method.transform(tf.concat([image, photo], 0), i, seed, size, **crop)
+                        image, seen = both[: tf.shape(p)[0]], both[tf.shape(p)[0]:]
+                        unit = self.unit_batch(self.network_input(image), filters, submodel)
+                        unit = self.near_photo(unit, image, seen, scale)
+                    values = self.objective(unit)
                     loss = tf.reduce_sum(values)
                 grads = tape.gradient(loss, p)
                 p, state = method.optimizer.update(p, grads, state, i, iters)
@@ -233,3 +301,13 @@ class LayerEngine:
         if self.window is not None:
             image = self.in_input(resize(image, self.render_shape[:2]))
         return image, self.activated_means(self.network_input(resize(image, self.input_shape[:2])), filters)
+
+
+def near_photo_layer(model, layer_name: str, depth: float) -> str | None:
+    """The conv layer `depth` of the way through the network's conv layers, and
+    before `layer_name`; None where `layer_name` is the first (pixels only)."""
+    names = [layer.name for layer, _ in conv_layers(model)]
+    position = names.index(layer_name) if layer_name in names else len(names)
+    if position == 0:
+        return None
+    return names[min(max(0, round(depth * len(names)) - 1), position - 1)]

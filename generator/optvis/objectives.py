@@ -22,11 +22,20 @@ class UnitBatch:
     value: object  # (batch, h, w, channels): the unit, before or after its nonlinearity as the method says
     activated: object  # (batch, h, w, channels): the layer after its nonlinearity
     filters: object  # (batch,) int32: each image's filter
+    # For objectives that compare the image with the photo it started from
+    # (`needs_photo`), both as the network sees them this step (the same warp):
+    image: object = None  # (batch, h, w, 3) the image, RGB in [0, 1]
+    photo: object = None  # (batch, h, w, 3) its photo
+    features: object = None  # (batch, h', w', c') the image at an early layer (`NearPhoto.depth`)
+    photo_features: object = None  # the same for the photo
+    photo_scale: object = None  # (batch,) the unit's mean absolute output on the photo, unwarped
 
 
 class Objective:
     group = 1
     local = False  # depends on one position's receptive field only
+    needs_photo = False  # compares the image with the photo it started from (UnitBatch.photo)
+    depth = None  # where a photo comparison looks at features: a fraction of the network's conv layers
 
     def __call__(self, unit: UnitBatch):
         """One value per image, to maximize."""
@@ -166,6 +175,52 @@ def group_gram_similarity(flat, group: int):
 
 
 @dataclass(frozen=True)
+class NearPhoto(Objective):
+    """Feature accentuation's regularizer (Hamblin, Fel et al. 2024, Faccent's
+    `l2_compare`): minus how far the image has moved from the photo it started
+    from, both warped alike, in an early layer's features and in pixels.
+
+    Each distance is the L2 norm over channels (colours for the pixels) at each
+    position, averaged over positions: a norm, not its square, so a small move
+    costs in proportion (the image changes where the unit gains most and stays
+    the photo elsewhere). The features' distance is relative to the photo's own
+    features' norm (0.5: moved by half the photo's features), the pixels' to
+    the full range (1: black to white in every colour). Their weighted sum is
+    multiplied by the unit's mean absolute output on the photo, held constant,
+    so that the regularizer's weight against the unit means the same in every
+    layer and network (as `Diversity`'s `relative` does). At the photo itself
+    the value and its gradient are 0: with nothing else to raise, the image
+    stays the photo.
+
+    `depth`: the features are those of the conv layer this fraction of the
+    way through the network's conv layers (after its nonlinearity), and always
+    before the unit's own layer (engine.near_photo_layer); `pixels`: the pixel
+    distance's weight against the features'."""
+
+    group: int = 3
+    depth: float = 0.15
+    pixels: float = 1.0
+    needs_photo = True
+
+    def __call__(self, unit):
+        import tensorflow as tf
+
+        def norm(x):  # (batch, h, w, c) -> (batch, h, w); its gradient 0 at 0
+            return tf.sqrt(tf.reduce_sum(tf.square(tf.cast(x, tf.float32)), axis=-1) + 1e-12) - 1e-6
+
+        moved = self.pixels * tf.reduce_mean(norm(unit.image - unit.photo), axis=[1, 2]) / 3 ** 0.5
+        if unit.features is not None:
+            size = tf.stop_gradient(tf.reduce_mean(norm(unit.photo_features), axis=[1, 2]))
+            moved += tf.reduce_mean(norm(unit.features - unit.photo_features), axis=[1, 2]) / tf.maximum(size, 1e-6)
+        return -tf.stop_gradient(unit.photo_scale) * moved
+
+    def key(self):
+        return {"near photo": "L2 norm per position, mean, times the unit's mean absolute output on the photo",
+                "features": f"the conv layer {self.depth:g} of the way through the network, before the unit's",
+                "pixels": self.pixels, "photos": self.group}
+
+
+@dataclass(frozen=True)
 class Scaled(Objective):
     factor: float
     of: Objective
@@ -177,6 +232,14 @@ class Scaled(Objective):
     @property
     def local(self):
         return self.of.local
+
+    @property
+    def needs_photo(self):
+        return self.of.needs_photo
+
+    @property
+    def depth(self):
+        return self.of.depth
 
     def __call__(self, unit):
         return self.factor * self.of(unit)
@@ -198,6 +261,14 @@ class Sum(Objective):
     def local(self):
         return self.first.local and self.second.local
 
+    @property
+    def needs_photo(self):
+        return self.first.needs_photo or self.second.needs_photo
+
+    @property
+    def depth(self):
+        return self.first.depth if self.first.depth is not None else self.second.depth
+
     def __call__(self, unit):
         return self.first(unit) + self.second(unit)
 
@@ -215,3 +286,16 @@ def neuron() -> Objective:
 
 def diversity(group: int = 4, relative: bool = True) -> Objective:
     return Diversity(group, relative)
+
+
+def near_photo(group: int = 3, depth: float = 0.15, pixels: float = 1.0) -> Objective:
+    return NearPhoto(group, depth, pixels)
+
+
+def accentuation(weight: float, group: int = 3, depth: float = 0.15, pixels: float = 1.0) -> Objective:
+    """Feature accentuation's objective: the unit's channel raised, the image held
+    near its photo. `weight` in [0, 1] shares the two: 0 the channel alone,
+    1 the regularizer alone (the image stays the photo). Adam's steps do not
+    depend on the objective's scale, so weight w is the regularizer at
+    w / (1 - w) times the channel."""
+    return (1.0 - weight) * channel() + weight * near_photo(group, depth, pixels)

@@ -39,6 +39,10 @@ class PixelParam:
     def to_pixels(self, image: np.ndarray) -> np.ndarray:
         return to_uint8(image)
 
+    def from_image(self, image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        """The parameters whose image is `image` (RGB in [0, 1]): the image itself."""
+        return np.asarray(image, np.float32).reshape(shape).copy()
+
 
 @dataclass(frozen=True)
 class FourierParam:
@@ -75,6 +79,49 @@ class FourierParam:
 
     def to_pixels(self, image: np.ndarray) -> np.ndarray:
         return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+    def from_image(self, image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        """The parameters whose image (`to_image`) is `image`, RGB in [0, 1] of
+        `shape`: `to_image` undone step by step (the sigmoid, the colour mix,
+        the spectrum's scale). Values are kept half a level inside (0, 1) so the
+        sigmoid's inverse is finite; an odd width repeats its last column."""
+        height, width, _ = shape
+        image = np.clip(np.asarray(image, np.float64).reshape(shape), 0.5 / 255, 1 - 0.5 / 255)
+        mixed = np.log(image / (1 - image))  # the sigmoid undone
+        unmixed = mixed @ np.linalg.inv(COLOR_MIX.T.astype(np.float64)) * 4.0
+        planes = np.transpose(unmixed, [2, 0, 1])  # (c, h, w)
+        if width % 2:
+            planes = np.concatenate([planes, planes[:, :, -1:]], axis=2)
+        spectrum = np.fft.rfft2(planes) / spectrum_scale(height, even(width), self.decay_power, self.dc_gain)
+        return np.stack([spectrum.real, spectrum.imag]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PhotoSeeded:
+    """Another parameterization started from a photo instead of noise (feature
+    accentuation, Hamblin, Fel et al. 2024): the same parameters and image,
+    their starting point the photo's own (`from_image`). Its key names the
+    photo by the SHA-256 of its file's bytes; the photo as the network sees it
+    (photos.load_photo at the network's input size) is the starting image."""
+
+    base: object
+    photo_sha256: str = ""  # "" in the method as a build record describes it; a picture's key has its photo's
+
+    def key(self) -> dict:
+        key = {**self.base.key(), "init": "a photo as the network sees it"}
+        return key | {"photo_sha256": self.photo_sha256} if self.photo_sha256 else key
+
+    def init(self, seed: int, shape: tuple[int, int, int]) -> np.ndarray:
+        raise ValueError("a photo-seeded parameterization starts from a photo: use from_image")
+
+    def from_image(self, image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        return self.base.from_image(image, shape)
+
+    def to_image(self, params, shape=None):
+        return self.base.to_image(params, shape)
+
+    def to_pixels(self, image: np.ndarray) -> np.ndarray:
+        return self.base.to_pixels(image)
 
 
 def scaled_irfft2d(params, scale: np.ndarray):
