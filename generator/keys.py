@@ -25,7 +25,10 @@ being `cache_key` (cache.py: the SHA-256 of the sorted, compact JSON) of
                   the BatchNorms folded into the convolutions (networks/folding.py)
   custom_objects_sha256
                   the --custom-objects file's bytes (description.py, Network.code_key)
-  member          which picture of a view of several (the diversity view)
+  member          which picture of a view of several (the diversity and accent views)
+  photo_sha256    (in the method's parameterization) the photo a seeded view's
+                  picture starts from (the accent view: param.PhotoSeeded): the
+                  SHA-256 of the photo file's bytes
 
 The other keys and versions, each where it lives:
 
@@ -77,11 +80,12 @@ def network_key(description: dict) -> dict:
 
 
 def filter_params(settings: Settings, net: Network, method: str, view: str, layer: str, index: int,
-                  member: int = 0) -> dict:
+                  member: int = 0, photo_sha256: str = "") -> dict:
     """Everything that determines one picture: the method's parts, the view's
-    objective and, in a view of several pictures, which one it is."""
+    objective and, in a view of several pictures, which one it is; in a seeded
+    view, the photo it starts from."""
     shown = settings.view(view)
-    chosen = shown.render_method(settings.method(method))
+    chosen = shown.render_method(settings.method(method), photo_sha256)
     method_key = chosen.key(shown.objective)
     if chosen.preprocess:
         method_key["preprocess"] = net.preprocess
@@ -102,10 +106,15 @@ def filter_params(settings: Settings, net: Network, method: str, view: str, laye
     }
 
 
-def picture_keys(settings: Settings, net: Network, wanted: dict[str, list[int]]) -> dict:
-    """Per (method, view, layer, filter), the cache key of each of its pictures."""
+def picture_keys(settings: Settings, net: Network, wanted: dict[str, list[int]], seeds: dict | None = None) -> dict:
+    """Per (method, view, layer, filter), the cache key of each of its pictures.
+    `seeds`: per (layer, filter), the photos a seeded view starts from (build.accent_seeds)."""
+    def photo(view, layer, i, member):
+        return seeds[(layer, i)][member]["sha256"] if settings.view(view).seeded else ""
+
     return {
-        (method, view, layer, i): [cache_key(filter_params(settings, net, method, view, layer, i, member))
+        (method, view, layer, i): [cache_key(filter_params(settings, net, method, view, layer, i, member,
+                                                           photo(view, layer, i, member)))
                                    for member in range(settings.view(view).group)]
         for method in settings.methods
         for view in settings.views
