@@ -314,3 +314,24 @@ def test_the_real_pytorch_mobilenet_computes_what_onnxruntime_does(name):
     assert (ours.argmax(1) == theirs.argmax(1)).all()
     conv_names = [layer.name for layer in keras_model.layers if "Conv" in type(layer).__name__]
     assert len(conv_names) == 28 and conv_names[0] == "features.conv1" and "features.conv_pw_13" in conv_names
+
+
+def test_an_onnx_atlas_shards_merges_and_shows_every_view_live(atlas, tmp_path):
+    model = residual(tmp_path)
+    common = ["--model", model, "--layers", "layer1", "--iters", 2, "--filters", "0", "--views", "unit",
+              "--images", Path(__file__).parent.parent / "data" / "photos", "--quiet"]
+    for k in range(2):
+        code, _, err = atlas("build", *common, "--cache-dir", tmp_path / f"part{k}", "--shard", f"{k}/2")
+        assert code == 0, err
+    code, _, err = atlas("merge", tmp_path / "part0", tmp_path / "part1", "--cache-dir", tmp_path / "merged")
+    assert code == 0, err
+    code, out, err = atlas("build", *common, "--cache-dir", tmp_path / "merged", "--live-site", tmp_path / "site")
+    assert code == 0, err
+    record = json.loads(next((tmp_path / "merged" / "builds").glob("*.json")).read_text())
+    assert record["computed"]["filters"] == 0  # every picture came from the two shards
+    (entry,) = json.loads((tmp_path / "site" / "atlas.json").read_text())["models"]
+    layers = {layer["name"]: layer for block in entry["blocks"] for layer in block["layers"]}
+    assert list(layers) == ["layer1.0.conv1", "layer1.0.conv2"]  # the block of module layer1
+    assert [block["name"] for block in entry["blocks"]] == ["layer1"]
+    views = {picture["view"] for picture in layers["layer1.0.conv2"]["filters"][0]["pictures"]}
+    assert {"channel", "neuron", "negative"} <= views
