@@ -40,7 +40,7 @@ from .optvis.methods import DEFAULT_METHOD, METHODS
 from .networks import truncated
 from .photos import find_photos
 from .sampling import sample_filters, sample_seed
-from .specs import parse_filters
+from .specs import by_module_tail, parse_filters, select_layers
 from .scores import high_frequency_fraction, natural_stats, relative_to_nature, robust_activation
 from .settings import Settings
 
@@ -72,7 +72,10 @@ def score(args) -> dict:
     settings = quality_settings(args)
     cache_dir = Path(args.cache_dir)
     net = open_network(settings, Cache(cache_dir))
-    layers = [layer for layer in net.layers if not args.layers or layer.name in args.layers.split(",")]
+    layers = select_layers(net.layers, args.layers)
+    # conv_pw_8 names an ONNX file's features.conv_pw_8 here too (the default view layers)
+    args.view_layers = ",".join(by_module_tail(name, [layer.name for layer in net.layers])
+                                for name in args.view_layers.split(",") if name)
     sample = sample_filters(layers, args.per_layer, sample_seed(args))
     if args.filters:  # the same filters of every layer, to compare two files of one network
         sample = {layer.name: [i for i in parse_filters(args.filters) if i < layer.filters] for layer in layers}

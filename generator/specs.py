@@ -31,6 +31,15 @@ def parse_filters(spec: str | None) -> list[int] | None:
     return sorted(indices)
 
 
+def by_module_tail(name: str, names: list[str]) -> str:
+    """A PyTorch module path's last parts name its layer where no other layer's
+    path ends so: `conv_pw_8` is an ONNX file's `features.conv_pw_8`."""
+    if name in names:
+        return name
+    matches = [full for full in names if full.endswith("." + name)]
+    return matches[0] if len(matches) == 1 else name
+
+
 def select_layers(layers: list[ConvLayer], spec: str | None, all_names=()) -> list[ConvLayer]:
     """Layers named in `spec` (layer or block names, comma-separated), in model order.
     `all_names` holds every layer of the model, to tell "not a convolution" from "unknown"."""
@@ -39,6 +48,7 @@ def select_layers(layers: list[ConvLayer], spec: str | None, all_names=()) -> li
     wanted = [name.strip() for name in spec.split(",") if name.strip()]
     if not wanted:
         raise AtlasError(f"cannot parse --layers {spec!r}: expected names like block1_conv1,block3")
+    wanted = [by_module_tail(name, [layer.name for layer in layers]) for name in wanted]
     known = {layer.name for layer in layers} | {layer.block for layer in layers}
     for name in wanted:
         if name not in known:

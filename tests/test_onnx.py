@@ -335,3 +335,16 @@ def test_an_onnx_atlas_shards_merges_and_shows_every_view_live(atlas, tmp_path):
     assert [block["name"] for block in entry["blocks"]] == ["layer1"]
     views = {picture["view"] for picture in layers["layer1.0.conv2"]["filters"][0]["pictures"]}
     assert {"channel", "neuron", "negative"} <= views
+
+
+def test_a_module_paths_last_part_names_its_layer_where_unique():
+    from generator.networks import ConvLayer
+    from generator.specs import select_layers
+
+    layers = [ConvLayer(name, name.split(".")[0], 4, "conv", (8, 8))
+              for name in ["features.conv_pw_8", "layer1.0.conv1", "layer2.0.conv1"]]
+    assert [l.name for l in select_layers(layers, "conv_pw_8")] == ["features.conv_pw_8"]
+    assert [l.name for l in select_layers(layers, "layer2.0.conv1,features")] == ["features.conv_pw_8",
+                                                                                  "layer2.0.conv1"]
+    with pytest.raises(AtlasError, match="conv1"):
+        select_layers(layers, "conv1")  # two layers' paths end so: name one
