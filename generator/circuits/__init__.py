@@ -66,6 +66,8 @@ class Computer:
                 found += [s for s in walker.paths(self.model.get_layer(target).input) if s not in found]
             except Unfollowable as error:
                 return sorted(set(found) | set(error.sources)), f"{target}: {error}"
+            except Exception as error:  # a graph this code does not know: left out, the build goes on
+                return found, f"{target}: its path could not be followed ({type(error).__name__}: {error})"
         return found, None
 
     def layer(self, target: str) -> dict:
@@ -80,10 +82,14 @@ class Computer:
         try:
             through = layer_links(target, {s: e.weights for s, e in
                                            expanded_weights(self.model, target, self.through).items()})
-            literal = {s: e.weights for s, e in expanded_weights(self.model, target, self.literal).items()}
+            literal = {s: e.weights for s, e in  # a depthwise unit's outputs: the units reading it directly
+                       expanded_weights(self.model, target, self.literal, only=self.depthwise).items()}
         except Unfollowable as error:
             return {"layer": target, "sources": sources, "missing": f"{target}: {error}"}
-        direct = layer_links(target, {s: w for s, w in literal.items() if s in self.depthwise})
+        except Exception as error:  # as in `sources`
+            return {"layer": target, "sources": sources,
+                    "missing": f"{target}: its path could not be followed ({type(error).__name__}: {error})"}
+        direct = layer_links(target, literal)
         outputs = {**through["outputs"], **direct["outputs"]}
         return {"layer": target, "sources": sorted(outputs), "inputs": through["inputs"], "outputs": outputs}
 

@@ -323,9 +323,12 @@ def expand(paths: list[Path], kernel: np.ndarray, stride, origin, source_channel
     return Expanded(total, strides.pop(), (top, left))
 
 
-def expanded_weights(model, name: str, walker: Walker) -> dict[str, Expanded]:
-    """{source conv layer: its Expanded weights into `name`'s units}; raises Unfollowable."""
+def expanded_weights(model, name: str, walker: Walker, only=None) -> dict[str, Expanded]:
+    """{source conv layer: its Expanded weights into `name`'s units} (of the sources
+    in `only`, where given); raises Unfollowable."""
     paths = walker.paths(model.get_layer(name).input)
+    if only is not None:
+        paths = {source: found for source, found in paths.items() if source in only}
     if not paths:
         return {}
     kernel, stride, origin = unit_kernel(model, name)
