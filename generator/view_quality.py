@@ -14,7 +14,11 @@ the photos, the same quantity on both sides:
   `make quality` scores a picture, 1 = as strong as the best photo);
 - interpretability, with a model observer (observer.py): top against
   bottom photos, with the channel picture alone, the k diverse pictures,
-  and the unit's next top photos (the natural ceiling) as references.
+  and the unit's next top photos (the natural ceiling) as references;
+- the accent view (accent_quality.py): its seeds from one half of the
+  photos, its test photos from the other; the activation score and the
+  observer's 2AFC with the accentuations, natural exemplars and the channel
+  picture as references.
 """
 
 from __future__ import annotations
@@ -151,6 +155,24 @@ def score_views(settings, keras_model, score_picture, args) -> dict:
     report["summary"]["observer_against_channel"] = {
         name: paired_gain(every, name) for name in PAIRED_LABELS}
     print_paired(report["summary"]["observer_against_channel"])
+    report["accent"] = accent_report(settings, keras_model, score_picture, args, sample, observer)
+    return report
+
+
+def accent_report(settings, keras_model, score_picture, args, sample: dict, observer) -> dict:
+    """The accent view on the same units, seeds and test photos from the two halves
+    of the photo folder (accent_quality.py)."""
+    from .accent_quality import print_report, score_accent
+
+    submodels = {}
+
+    def score(layer, picture01, index):
+        if layer not in submodels:
+            submodels[layer] = truncated(keras_model, layer, pre_activation=True)
+        return score_picture(layer, submodels[layer], picture01, index)
+
+    report = score_accent(settings, Path(args.cache_dir), sample, Path(args.images), args.quiet, observer, score)
+    print_report(report)
     return report
 
 
