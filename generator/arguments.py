@@ -35,7 +35,7 @@ def check_build_arguments(args) -> BuildPlan:
     AtlasError (one line) at the first wrong one."""
     from .networks import check_mode, parse_input_size
     from .optvis.methods import get_method
-    from .optvis.views import check_diversity, parse_views
+    from .optvis.views import SEEDED_VIEWS, check_diversity, parse_views
     from .shards import parse_shard
 
     models = args.model or [None]
@@ -50,18 +50,39 @@ def check_build_arguments(args) -> BuildPlan:
     methods = tuple(parse_methods(args.method))
     for name in methods:
         get_method(name, args.iters)  # unknown names, and --iters below 1
-    views = parse_views(args.views)
+    views = accent_views(parse_views(args.views), args)
     diversity = check_diversity(args.diversity)
     check_selection(args.layers, args.filters)
     check_mode(args.preprocess)
     parse_input_size(args.input_size)
     check_custom_objects(args.custom_objects)
     check_examples(args.examples)
-    if args.images and not shard:  # a shard leaves the photos to the build over the merged caches
+    # a shard leaves the photos to the build over the merged caches, unless its pictures start from them
+    if args.images and (not shard or set(views) & set(SEEDED_VIEWS)):
         check_image_folder(args.images)
     if args.live_site:
         check_site_folder(args.live_site, args.cache_dir, "--live-site")
     return BuildPlan(methods, views, diversity, shard)
+
+
+def accent_views(views: tuple[str, ...], args) -> tuple[str, ...]:
+    """The views a build makes: `unit` includes the views that start from the
+    filters' top photos only where --images gives photos; named alone, such a
+    view needs them (one line)."""
+    from .optvis.views import ACCENT_PHOTOS, SEEDED_VIEWS
+
+    seeded = [view for view in views if view in SEEDED_VIEWS]
+    if not seeded:
+        return views
+    if not args.images:
+        if args.views.strip() == "unit":
+            return tuple(view for view in views if view not in SEEDED_VIEWS)
+        raise AtlasError(f"--views {seeded[0]} starts from each filter's top {ACCENT_PHOTOS} photos: "
+                         "give a photo folder with --images DIR")
+    if args.examples < ACCENT_PHOTOS:
+        raise AtlasError(f"--views {seeded[0]} starts from each filter's top {ACCENT_PHOTOS} photos: "
+                         f"--examples must be at least {ACCENT_PHOTOS}, got {args.examples}")
+    return views
 
 
 def check_examples_arguments(args) -> None:

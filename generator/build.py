@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from . import interrupts, networks as models
@@ -24,6 +25,8 @@ from .records import (attach_examples, attach_measures, make_record, record_path
                       record_pictures, unique_model_name)
 from .live import LiveSite
 from .imaging import filter_seed
+from .accent import accent_seeds, seed_photos
+from .errors import AtlasError
 from .keys import picture_keys
 from .settings import Settings
 from .shards import assign_shards, work_units
@@ -64,10 +67,16 @@ def build(
     explicit = settings.precision != "auto"
     if not explicit:
         settings = replace(settings, precision=auto_precision(net, cache, lambda m: report(m, progress)))
-    keys = picture_keys(settings, net, wanted)
-    precisions = use_equivalent_pictures(settings, net, cache, wanted, keys, explicit)
+    found = seeds = None  # the photo pass, first where pictures start from its top photos (accent.py)
+    if any(settings.view(v).seeded for v in settings.views):
+        if not examples:
+            raise AtlasError("the accent view starts from each filter's top photos: give --images DIR")
+        found = make_examples(net, chosen, wanted, examples, cache, progress, lambda m: report(m, progress))
+        seeds = accent_seeds(found[0], examples.images, wanted)
+    keys = picture_keys(settings, net, wanted, seeds)
+    precisions = use_equivalent_pictures(settings, net, cache, wanted, keys, explicit, seeds)
     if shard:
-        return build_shard(settings, net, cache, keys, wanted, shard, progress)
+        return build_shard(settings, net, cache, keys, wanted, shard, progress, seeds)
     activations, todo = find_cached(cache, keys, progress)
     live = None
     if live_site and write_record and todo:
@@ -77,7 +86,7 @@ def build(
     started = time.perf_counter()
     if todo:
         try:
-            activations.update(compute(settings, net, cache, keys, todo, progress, live))
+            activations.update(compute(settings, net, cache, keys, todo, progress, live, seeds))
         except BaseException:  # Ctrl-C, a crash: the site shows what was finished
             if live:
                 live.stop()
@@ -86,8 +95,8 @@ def build(
     record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
     if examples:
-        attach_examples(record, *make_examples(net, chosen, wanted, examples, cache, progress,
-                                               lambda m: report(m, progress)))
+        attach_examples(record, *(found or make_examples(net, chosen, wanted, examples, cache, progress,
+                                                         lambda m: report(m, progress))))
         attach_measures(record, measure_pictures(net, record_pictures(record), cache))
     if write_record:
         atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
@@ -99,7 +108,7 @@ def build(
 
 
 def use_equivalent_pictures(settings: Settings, net: Network, cache: Cache, wanted: dict, keys: dict,
-                            explicit_precision: bool) -> dict:
+                            explicit_precision: bool, seeds: dict | None = None) -> dict:
     """Where a filter's pictures are missing but whole ones of the same filter
     made otherwise are cached, take those: `keys` is changed in place. Made
     otherwise: with the BatchNorms not folded (a cache from before folding),
@@ -114,7 +123,7 @@ def use_equivalent_pictures(settings: Settings, net: Network, cache: Cache, want
     if net.description.get("folds_batchnorm"):
         nets.append(replace(net, description={**net.description, "folds_batchnorm": False}))
     ways = [(settings, n) for n in nets[1:]] + ([] if explicit_precision else [(other, n) for n in nets])
-    alternates = [(way.precision, picture_keys(way, n, wanted)) for way, n in ways]
+    alternates = [(way.precision, picture_keys(way, n, wanted, seeds)) for way, n in ways]
     taken = {}
     for group in missing:
         for precision, keyed in alternates:
@@ -126,7 +135,7 @@ def use_equivalent_pictures(settings: Settings, net: Network, cache: Cache, want
     return taken
 
 
-def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
+def build_shard(settings, net, cache, keys, wanted, shard, progress, seeds=None) -> dict:
     """Compute this shard's units only; the record is left to the build over the merged caches."""
     index, count = shard
     steps = {(m, v): settings.view(v).render_method(settings.method(m)).steps * settings.view(v).group
@@ -137,7 +146,7 @@ def build_shard(settings, net, cache, keys, wanted, shard, progress) -> dict:
     _, todo = find_cached(cache, {k: v for k, v in keys.items() if k in own}, progress)
     started = time.perf_counter()
     if todo:
-        compute(settings, net, cache, keys, todo, progress)
+        compute(settings, net, cache, keys, todo, progress, seeds=seeds)
     return {"model": unique_model_name(cache.root, net), "shard": [index, count], "filters": len(own),
             "cost": sum(u.cost for u in mine), "total_cost": sum(u.cost for u in units),
             "computed": {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}}
@@ -196,9 +205,10 @@ def find_cached(cache: Cache, keys: dict, progress: bool) -> tuple[dict, dict]:
 
 
 def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: dict, progress: bool,
-            live: LiveSite | None = None) -> dict:
+            live: LiveSite | None = None, seeds: dict | None = None) -> dict:
     """Run the engine on the missing filters, caching each batch as it finishes
-    (and telling `live`, which keeps a site current)."""
+    (and telling `live`, which keeps a site current). A seeded view's pictures
+    start from `seeds`' photos (accent.py), and record them."""
     from .optvis.engine import LayerEngine
 
     activations = {}
@@ -215,14 +225,24 @@ def compute(settings: Settings, net: Network, cache: Cache, keys: dict, todo: di
                 disable=not progress, position=1,
             ) as bar:
                 for batch in chunks(indices, max(1, engine.batch_size // shown.group)):
-                    seeds = [filter_seed(settings.seed, layer, i, member) for i in batch for member in range(shown.group)]
-                    pixels, _, finals = engine.run(engine.start(seeds), batch, seed=settings.seed)
+                    if shown.seeded:
+                        photos = seed_photos(seeds, layer, batch, engine.input_shape)
+                        pixels, images, finals = engine.run(engine.start_from(photos), batch, seed=settings.seed)
+                        accents = engine.accent_measures(photos, images, list(np.repeat(batch, shown.group)))
+                    else:
+                        starts = [filter_seed(settings.seed, layer, i, member) for i in batch
+                                  for member in range(shown.group)]
+                        pixels, _, finals = engine.run(engine.start(starts), batch, seed=settings.seed)
                     for n, i in enumerate(batch):
                         group = range(n * shown.group, (n + 1) * shown.group)
                         for member, b in enumerate(group):
                             meta = {"layer": layer, "filter": i, "method": method, "activation": float(finals[b])}
                             if view != "channel":
                                 meta.update(view=view, member=member)
+                            if shown.seeded:  # the page shows it beside its photo, and how far it moved
+                                seed = seeds[(layer, i)][member]
+                                meta["accent"] = {"photo": seed["photo"], "photo_sha256": seed["sha256"],
+                                                  "box": seed["box"], **accents[b]}
                             if engine.window is not None:  # the page says where the picture was optimized
                                 meta["window"] = {"rows": [engine.window[0].start, engine.window[0].stop],
                                                   "cols": [engine.window[1].start, engine.window[1].stop]}

@@ -101,8 +101,9 @@ def parser() -> argparse.ArgumentParser:
     bld.add_argument(
         "--views", default=",".join(Settings.views),
         help="what each filter shows, comma-separated: channel (the whole feature map), neuron (its "
-        "centre position), negative (what it most dislikes), diversity (several pictures pushed apart); "
-        "unit for all (default: %(default)s)",
+        "centre position), negative (what it most dislikes), diversity (several pictures pushed apart), "
+        "accent (the top 3 --images photos, each accentuated: changed to drive it harder); "
+        "unit for all (accent only with --images) (default: %(default)s)",
     )
     bld.add_argument("--diversity", type=int, default=Settings.diversity, metavar="K",
                      help="pictures in the diversity view (default: %(default)s)")
@@ -236,10 +237,12 @@ def run_visualize(args) -> None:
 def run_build(args) -> None:
     from .arguments import check_build_arguments, check_networks
     from .build import build
+    from .optvis.views import SEEDED_VIEWS
 
     plan = check_build_arguments(args)  # everything the arguments name, before any work
     shard = plan.shard
-    if shard and args.images and not args.quiet:
+    seeded = bool(set(plan.views) & set(SEEDED_VIEWS))  # pictures that start from the top photos
+    if shard and args.images and not seeded and not args.quiet:
         print("--images: a shard computes pictures only; the build over the merged caches finds the examples")
     every = [
         replace(model_settings(args, model), methods=plan.methods, views=plan.views, diversity=plan.diversity,
@@ -250,7 +253,8 @@ def run_build(args) -> None:
         check_networks(every, args.cache_dir, args.layers, args.filters)
     for settings in every:
         if shard:
-            part = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet, shard=shard)
+            part = build(settings, args.cache_dir, args.layers, args.filters, progress=not args.quiet, shard=shard,
+                         examples=example_options(args) if seeded else None)
             print(f"{part['model']}: shard {shard[0]}/{shard[1]}, {plural(part['filters'], 'filter')} "
                   f"({part['cost'] / part['total_cost']:.1%} of the estimated work) ready in {args.cache_dir}")
             continue

@@ -36,8 +36,9 @@ def test_unit_views_are_built_cached_and_shown_on_the_unit_page(atlas, tiny_mode
                       "--images", PHOTOS, "--examples", 3, "--bottom")
     images = pictures(record, "block2_conv1", 2)
     assert [(i["view"], i["member"]) for i in images] == [
-        ("channel", 0), ("neuron", 0), ("negative", 0), ("diversity", 0), ("diversity", 1), ("diversity", 2)]
-    assert len({i["key"] for i in images}) == 6
+        ("channel", 0), ("neuron", 0), ("negative", 0), ("diversity", 0), ("diversity", 1), ("diversity", 2),
+        ("accent", 0), ("accent", 1), ("accent", 2)]  # with photos, unit includes the accentuated top photos
+    assert len({i["key"] for i in images}) == 9
     for image in images:
         assert set(image["unit"]) == {"mean", "centre"}
 

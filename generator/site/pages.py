@@ -17,14 +17,16 @@ VIEW_SUMMARIES = {
     "negative": "minimizes the filter's mean: what it most dislikes",
     "diversity": "several pictures optimized together, each maximizing the channel while a penalty on the "
                  "similarity of their Gram matrices at the layer pushes them apart (Lucid's diversity)",
+    "accent": "each of the top 3 photos, changed to drive the filter harder while held near itself in pixels and "
+              "in an early layer's features (feature accentuation, Hamblin, Fel et al. 2024)",
 }
 
 VIEW_TITLES = {"channel": "channel", "neuron": "neuron (centre position)", "negative": "negative",
-               "diversity": "diversity"}
+               "diversity": "diversity", "accent": "accentuated photo"}
 
 # What each view's number is compared with among the photos: the quantity, and which end.
 VIEW_MEASURES = {"channel": ("mean", "max"), "diversity": ("mean", "max"), "neuron": ("centre", "max"),
-                 "negative": ("mean", "min")}
+                 "negative": ("mean", "min"), "accent": ("mean", "max")}
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Picture:
     height: int = LARGE_SIZE  # its own aspect ratio
     window: dict | None = None  # {"rows": [start, stop], "cols": ...}: the part of the input it was optimized on
     crop: str | None = None  # path of that part alone, which the page shows enlarged
+    accent: dict | None = None  # an accentuation: its photo, box, crop there and numbers (site/accent.py)
 
     @property
     def title(self) -> str:

@@ -16,6 +16,8 @@ from ..words import plural
 from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
 from .public import private_examples, public_record
+from .accent import accent_picture
+from ..optvis.views import SEEDED_VIEWS
 
 # The top-level templates/ folder, installed as the package `generator.templates`.
 TEMPLATES = resources.files("generator.templates")
@@ -82,7 +84,9 @@ def collect_pages(model: ModelPage, cache: Cache, emit, private_photos: bool = F
         layer = LayerPage(model.slug, layer_rec["name"], layer_rec["block"], layer_rec["filters"],
                           layer_rec.get("kind", "conv"), pending=layer_rec.get("pending"))
         for entry in layer_rec["entries"]:
-            pictures = [picture(cache, img, layer.name, entry["index"], emit) for img in entry["images"]]
+            pictures = [picture(cache, img, layer.name, entry["index"], emit) if img["view"] not in SEEDED_VIEWS
+                        else accent_picture(cache, img, layer.name, entry["index"], emit, private_photos)
+                        for img in entry["images"]]
             examples = place_examples(cache, entry.get("examples", {}), layer.name, entry["index"], emit,
                                       views=not private_photos)
             if private_photos:
