@@ -183,6 +183,10 @@ def test_the_conversion_keeps_real_conv_layers_named_by_module(tmp_path):
     kinds = {layer.name: type(layer).__name__ for layer in keras_model.layers}
     assert kinds["dw"] == "DepthwiseConv2D" and kinds["grouped"] == "Conv2D"
     assert keras_model.get_layer("grouped").groups == 2
+    from generator.networks import find_unit
+
+    unit = find_unit(convert(conv_batchnorm(tmp_path)), "conv1")  # shown after its BatchNorm, as in Keras
+    assert unit.per_channel == ("bn1",) and unit.nonlinearity == "relu"
     names = [layer.name for layer in convert(residual(tmp_path)).layers]
     assert {"conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.0.relu"} <= set(names)
 
@@ -293,6 +297,9 @@ def test_weights_in_a_second_file_load_and_count_in_the_key(tmp_path):
     data[-1] ^= 1
     (two_dir / "stack.onnx.data").write_bytes(bytes(data))
     assert identity(two) != before != identity(one)
+    (two_dir / "stack.onnx.data").unlink()
+    with pytest.raises(AtlasError, match="stack.onnx.data, which is not beside it"):
+        identity(two)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v1_0.75_torch.onnx", "mobilenet_v1_0.75_torch_legacy.onnx"])
