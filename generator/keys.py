@@ -7,7 +7,8 @@ being `cache_key` (cache.py: the SHA-256 of the sorted, compact JSON) of
 
   algorithm       ALGORITHM_VERSION, here: bump it when the code makes other
                   pixels for the same inputs (and rewrite tests/test_golden.py's files)
-  network         the model file's SHA-256 (networks/loading.py, file_digests)
+  network         the model file's SHA-256 (networks/loading.py, file_digests); an
+                  ONNX file's with its .onnx.data's (networks/from_onnx, onnx_digest)
   input_shape     the network's input, from its description (description.py)
   layer, filter   the layer's name and the filter's index
   method          the method's key (optvis/methods.py, Method.key): its name and
@@ -25,6 +26,8 @@ being `cache_key` (cache.py: the SHA-256 of the sorted, compact JSON) of
                   the BatchNorms folded into the convolutions (networks/folding.py)
   custom_objects_sha256
                   the --custom-objects file's bytes (description.py, Network.code_key)
+  onnx_converter  an ONNX file's: CONVERTER_VERSION (networks/from_onnx), bumped when
+                  the same file could convert to other layers or values (Network.code_key)
   member          which picture of a view of several (the diversity and accent views)
   photo_sha256    (in the method's parameterization) the photo a seeded view's
                   picture starts from (the accent view: param.PhotoSeeded): the
