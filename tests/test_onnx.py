@@ -355,3 +355,21 @@ def test_a_module_paths_last_part_names_its_layer_where_unique():
                                                                                   "layer2.0.conv1"]
     with pytest.raises(AtlasError, match="conv1"):
         select_layers(layers, "conv1")  # two layers' paths end so: name one
+
+
+def test_a_pictures_key_holds_the_converters_version(tmp_path, monkeypatch):
+    """The same ONNX file converted by another converter version may compute
+    other values: its pictures must not be taken for the old ones."""
+    import generator.networks as networks
+    from generator.cache import Cache
+    from generator.description import open_network
+    from generator.keys import filter_params
+    from generator.settings import Settings
+
+    settings = Settings(model=str(conv_stack(tmp_path)))
+    net = open_network(settings, Cache(tmp_path / "cache"))
+    before = filter_params(settings, net, "fourier", "channel", "features.0", 0)
+    monkeypatch.setattr(networks, "CONVERTER_VERSION", networks.CONVERTER_VERSION + 1)
+    after = filter_params(settings, open_network(settings, Cache(tmp_path / "cache")), "fourier", "channel",
+                          "features.0", 0)
+    assert before["onnx_converter"] + 1 == after["onnx_converter"]
