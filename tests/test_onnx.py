@@ -195,6 +195,8 @@ def test_module_paths_from_either_exporter():
     assert scope_path("/layer2/layer2.1/conv1/Conv") == "layer2.1.conv1"
     assert scope_path("/features/features.3/Conv") == "features.3"
     assert scope_path("/features/conv_dw_1/Conv") == "features.conv_dw_1"
+    assert scope_path("/inception3a/branch2/branch2.0/conv/Conv") == "inception3a.branch2.0.conv"
+    assert scope_path("/layer2/layer2.0/downsample/downsample.0/Conv") == "layer2.0.downsample.0"
     namespace = (": m.Net/features: torch.nn.modules.container.Sequential/features.conv1_bn: "
                  "torch.nn.modules.batchnorm.BatchNorm2d/_native_batch_norm: aten._native_batch_norm.default")
     assert namespace_path(namespace) == "features.conv1_bn"

@@ -136,13 +136,16 @@ def namespace_path(namespace: str) -> str | None:
 
 
 def scope_path(name: str) -> str | None:
-    """TorchScript's `/layer2/layer2.1/conv1/Conv` -> `layer2.1.conv1`: the scopes
-    after the last one that spells a full dotted path, joined by dots."""
-    scopes = [scope for scope in name.strip("/").split("/")[:-1] if scope]
-    if not scopes:
-        return None
-    dotted = max((i for i, scope in enumerate(scopes) if "." in scope), default=0)
-    return ".".join(scopes[dotted:])
+    """TorchScript's `/layer2/layer2.1/conv1/Conv` -> `layer2.1.conv1`: a scope is
+    a module's attribute name, or a container's child as `container.index`
+    (`/inception3a/branch2/branch2.0/conv/Conv` -> `inception3a.branch2.0.conv`)."""
+    path: list[str] = []
+    for scope in (scope for scope in name.strip("/").split("/")[:-1] if scope):
+        if path and scope.startswith(path[-1] + "."):
+            path[-1] = scope
+        else:
+            path.append(scope)
+    return ".".join(path) or None
 
 
 def first_words(exc: BaseException) -> str:
