@@ -233,6 +233,11 @@ def test_bad_files_get_one_line(tmp_path, capsys):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(two))
     assert "2 inputs (input, mask)" in bad_file_message(capsys, "--model", two, "--cache-dir", tmp_path / "c")
 
+    old = Net(opset=11)
+    old = old.save(tmp_path / "old.onnx", old.conv("input", "conv", 3, 4))
+    assert "opset 11; export with opset 13 or later" in bad_file_message(capsys, "--model", old, "--cache-dir",
+                                                                          tmp_path / "c")
+
     net = Net()
     x = net.conv("input", "conv", 3, 4, pads=[1, 1, 1, 1])
     scales = net.weight("scales", [1, 1, 2, 2])

@@ -66,7 +66,8 @@ def convert(path: Path, input_size: tuple[int, int] | None = None):
             raise graph.unsupported(node, f"it is from the op set {node.domain!r}, not ONNX's own")
         graph.add(node)
     outputs = [graph.values[value.name] for value in model.graph.output]
-    keras_name = re.sub(r"\W", "_", path.name[: -len(SUFFIX)]) or "onnx_model"
+    # "onnx_": not a keras.applications family's name (guess_preprocess reads those)
+    keras_name = "onnx_" + re.sub(r"\W", "_", path.name[: -len(SUFFIX)])
     return keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs, name=keras_name)
 
 
