@@ -16,6 +16,8 @@ from tqdm import tqdm
 
 from . import interrupts, networks as models
 from .cache import Cache, atomic_write, ensure_writable
+from .circuits import attach_circuits, network_circuits
+from .circuits.page import dumps as record_json  # json.dumps(indent=1), the circuits compact
 from .description import Network, open_network
 from .examples import ExampleOptions, make_examples
 from .names import model_name
@@ -94,12 +96,13 @@ def build(
     record = make_record(settings, net, chosen, wanted, keys, activations, precisions)
     record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
+    attach_circuits(record, *network_circuits(net, cache, wanted))  # from the weights; cached per layer
     if examples:
         attach_examples(record, *(found or make_examples(net, chosen, wanted, examples, cache, progress,
                                                          lambda m: report(m, progress))))
         attach_measures(record, measure_pictures(net, record_pictures(record), cache))
     if write_record:
-        atomic_write(record_path(cache.root, record["model"]), json.dumps(record, indent=1).encode())
+        atomic_write(record_path(cache.root, record["model"]), record_json(record))
         if live_site:
             from .site import render
 
@@ -180,7 +183,7 @@ def examples_only(settings: Settings, cache_dir: Path, options: ExampleOptions, 
         return summary, False
     attach_examples(record, found, summary)
     attach_measures(record, measure_pictures(net, record_pictures(record), cache))
-    atomic_write(path, json.dumps(record, indent=1).encode())
+    atomic_write(path, record_json(record))
     return summary, True
 
 

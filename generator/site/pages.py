@@ -69,6 +69,8 @@ class FilterPage:
     index: int
     pictures: list[Picture]  # one per method; the first is the one grids show
     examples: dict = field(default_factory=dict)  # "top" (and "bottom"): photos that drive it, crops in the site
+    circuits: dict = field(default_factory=dict)  # its inputs and outputs as shown (generator/circuits/page.py)
+    circuit_fields: dict = field(default_factory=dict)  # and as atlas.json lists them
     prev: "FilterPage | None" = None
     next: "FilterPage | None" = None
 

@@ -12,6 +12,7 @@ import jinja2
 from ..cache import Cache, atomic_write, ensure_writable
 from ..errors import AtlasError
 from ..records import read_records
+from ..circuits.page import circuit_fields, circuits_view, dumps as circuits_dumps
 from ..words import plural
 from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
@@ -48,6 +49,7 @@ def render(cache_dir: Path, site_dir: Path, private_photos: bool = False) -> int
     models = [ModelPage(r["model"], public_record(r, private_photos)) for r in records]
     for model in models:
         model.blocks = collect_pages(model, cache, emit, private_photos)
+        link_circuits(model)
     env = jinja_env()
     pages = [("index.html", "index.html", {"models": models, "model": None, "record": None})]
     for model in models:
@@ -70,7 +72,7 @@ def render(cache_dir: Path, site_dir: Path, private_photos: bool = False) -> int
     for name in STATIC:
         emit(name, TEMPLATES.joinpath(name).read_bytes())
     emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(models)).encode() + b";\n")
-    emit("atlas.json", json.dumps({"models": [manifest(model) for model in models]}, indent=1).encode())
+    emit("atlas.json", circuits_dumps({"models": [manifest(model) for model in models]}))  # indent=1
     emit(".nojekyll", b"")  # GitHub Pages: serve files as they are
     remove_stale(site, written)
     return len(pages)
@@ -97,6 +99,16 @@ def collect_pages(model: ModelPage, cache: Cache, emit, private_photos: bool = F
     for before, after in zip(sequence, sequence[1:]):
         before.next, after.prev = after, before
     return list(blocks.values())
+
+
+def link_circuits(model: ModelPage) -> None:
+    """Each filter page's inputs and outputs (generator/circuits/page.py), linked to the pages this atlas has."""
+    pages = {(layer.name, f.index): f for layer in model.layers for f in layer.filters}
+    for layer in layer_records(model.record):
+        for entry in layer["entries"]:
+            page = pages[(layer["name"], entry["index"])]
+            page.circuits = circuits_view(layer["name"], entry, model.record, pages, "../" * page.path.count("/"))
+            page.circuit_fields = circuit_fields(entry)
 
 
 def picture(cache: Cache, img: dict, layer: str, index: int, emit) -> Picture:
@@ -189,6 +201,7 @@ def manifest(model: ModelPage) -> dict:
                                 ],
                                 **({"dead": True} if f.dead else {}),
                                 "examples": f.examples,
+                                **f.circuit_fields,
                             }
                             for f in layer.filters
                         ],
