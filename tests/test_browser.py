@@ -168,7 +168,7 @@ def test_grid_switches_between_the_views_and_the_top_photos(page, base):
     first = "#grid a.thumb img"
     shown = lambda: page.eval_on_selector(first, "img => img.getAttribute('src')")
     channel = shown()
-    for view in ("neuron", "negative", "diversity", "example"):
+    for view in ("neuron", "negative", "diversity", "accent", "example"):
         page.select_option("#show", view)
         expected = page.eval_on_selector("#grid a.thumb", f"a => a.dataset.show{view.capitalize()}")
         assert shown() == expected and shown() != channel
@@ -180,8 +180,9 @@ def test_grid_switches_between_the_views_and_the_top_photos(page, base):
 def test_the_unit_page_shows_every_view_beside_the_photos(page, base):
     page.goto(base + "tiny/filters/block2_conv1/3.html")
     up, down = page.locator("section.side").nth(0), page.locator("section.side").nth(1)
-    assert up.locator("figure img").count() == 2 * 2 + 2 * 2  # channel and neuron, 2 diverse, per method
-    assert up.locator(".example").count() == 3 and down.locator(".example").count() == 3
+    # channel and neuron, 2 diverse, and each of 3 top photos' crop beside its accentuation's, per method
+    assert up.locator("figure img").count() == 2 * 2 + 2 * 2 + 2 * 3 * 2
+    assert up.locator(".examples .example").count() == 3 and down.locator(".examples .example").count() == 3
     assert down.locator("figure img").count() == 2  # the negative picture, per method
     for img in page.locator("figure img").all():
         assert img.evaluate("i => i.complete && i.naturalWidth > 0")
