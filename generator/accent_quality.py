@@ -16,8 +16,9 @@ overlap, so the test is not circular. Per unit:
 - its activation score (scores.py: 1 = as strong as the best photo);
 - the observer's 2AFC with, as references, the 3 accentuations (crops at the
   seed photo's receptive-field box, as the unit page shows them; and whole),
-  the 9 natural exemplars, and the channel picture; each set against the
-  accentuations unit by unit with a 95% bootstrap interval.
+  the 9 natural exemplars, the channel picture, and (a control) the 3 seed
+  photos' own crops unchanged; each set against the accentuations unit by
+  unit with a 95% bootstrap interval.
 
 Run alone (`python -m generator.accent_quality`) it measures only this view,
 with the settings it is tuned by; `make quality` (view_quality.py) calls
@@ -48,7 +49,7 @@ from .photos import find_photos, load_photo
 SHOWN = 10  # test photos, top and bottom
 NEXT_TOP = 9  # natural exemplars: the seed half's photos after the seeds
 RULES = ("mean", "nearest")
-REFERENCES = ("accent", "accent_whole", "natural", "channel")
+REFERENCES = ("accent", "accent_whole", "natural", "channel", "seeds")
 
 
 def split_photos(folder: Path, cache_dir: Path) -> tuple[Path, Path]:
@@ -56,9 +57,9 @@ def split_photos(folder: Path, cache_dir: Path) -> tuple[Path, Path]:
     sorted order) as seeds, the rest as test photos. Named by the photo set, so
     another folder gets other halves."""
     photos = find_photos(folder)
-    if len(photos) < 2 * (ACCENT_PHOTOS + NEXT_TOP):
+    if len(photos[0::2]) < ACCENT_PHOTOS:  # with fewer than 2 * (ACCENT_PHOTOS + NEXT_TOP), fewer natural exemplars
         raise AtlasError(f"{folder}: {len(photos)} photos; the accent view's measure needs at least "
-                         f"{2 * (ACCENT_PHOTOS + NEXT_TOP)}")
+                         f"{2 * ACCENT_PHOTOS - 1}")
     names = [p.relative_to(folder).as_posix() for p in photos]
     root = Path(cache_dir) / "quality" / f"halves-{cache_key({'folder': str(Path(folder).resolve()), 'photos': names})[:16]}"
     halves = (root / "seeds", root / "tests")
@@ -92,9 +93,12 @@ def photo_crops(cache_dir: Path, examples: list[dict]) -> list[np.ndarray]:
     return crops
 
 
-def bootstrap(values, resamples: int = 10_000) -> dict:
-    """The mean of per-unit values and its 95% bootstrap interval (units resampled)."""
-    values = np.asarray(values, np.float64)
+def bootstrap(values, resamples: int = 10_000) -> dict | None:
+    """The mean of per-unit values and its 95% bootstrap interval (units resampled);
+    None where none was measured (too few photos for natural exemplars)."""
+    values = np.asarray([v for v in values if v is not None], np.float64)
+    if not len(values):
+        return None
     rng = np.random.default_rng(0)
     means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
@@ -134,11 +138,14 @@ def score_accent(settings, cache_dir: Path, sample: dict, images: Path, quiet: b
             test = test_entries[index]["examples"]
             top_e = observer.embed(photo_crops(cache_dir, test["top"][:SHOWN]))
             bottom_e = observer.embed(photo_crops(cache_dir, test["bottom"][:SHOWN]))
+            natural = seed_examples[ACCENT_PHOTOS:ACCENT_PHOTOS + NEXT_TOP]
             refs = {
                 "accent": observer.embed([crop(p, m["box"]) for (p, _), m in zip(accents, metas)]),
                 "accent_whole": observer.embed([p for p, _ in accents]),
-                "natural": observer.embed(photo_crops(cache_dir, seed_examples[ACCENT_PHOTOS:ACCENT_PHOTOS + NEXT_TOP])),
+                "natural": observer.embed(photo_crops(cache_dir, natural)) if natural else None,
                 "channel": observer.embed([picture(cache, channel_entries[index]["images"][0]["key"])[0]]),
+                # control: the seed photos' own crops, unchanged (what the accentuation adds to them)
+                "seeds": observer.embed(photo_crops(cache_dir, seed_examples[:ACCENT_PHOTOS])),
             }
             whole = observer.embed([p for p, _ in accents])
             nearest = [pool_names[int(np.argmax(pool @ w))] for w in whole]
@@ -152,7 +159,7 @@ def score_accent(settings, cache_dir: Path, sample: dict, images: Path, quiet: b
                 "moved_features": [m["moved_features"] for m in metas],
                 "features_layer": metas[0]["features_layer"],
                 "own_photo_nearest": [n == m["photo"] for n, m in zip(nearest, metas)],
-                **{f"observer_{which}_{rule}": pairs_right(r, top_e, bottom_e, rule)
+                **{f"observer_{which}_{rule}": None if r is None else pairs_right(r, top_e, bottom_e, rule)
                    for which, r in refs.items() for rule in RULES},
             }
             if score_picture is not None:
@@ -179,15 +186,16 @@ def summarize(rows: list[dict]) -> dict:
         "accentuations": len(pictures),
         "raised": sum(unit > photo for photo, unit, _, _ in pictures),
         "median_gain": statistics.median(unit - photo for photo, unit, _, _ in pictures),
-        "median_ratio": statistics.median(unit / photo for photo, unit, _, _ in pictures if photo > 0),
+        "median_ratio": median_of([unit / photo for photo, unit, _, _ in pictures if photo > 0]),
         "median_moved_levels": statistics.median(m for _, _, m, _ in pictures),
-        "median_moved_features": statistics.median(m for row in rows for m in row["moved_features"] if m is not None),
+        "median_moved_features": median_of([m for row in rows for m in row["moved_features"] if m is not None]),
         "own_photo_nearest": sum(own for *_, own in pictures),
         "observer": {f"{which}_{rule}": bootstrap([r[f"observer_{which}_{rule}"] for r in rows])
                      for which in REFERENCES for rule in RULES},
-        "accent_minus": {f"{which}_{rule}": bootstrap([r[f"observer_accent_{rule}"] - r[f"observer_{which}_{rule}"]
+        "accent_minus": {f"{which}_{rule}": bootstrap([None if r[f"observer_{which}_{rule}"] is None
+                                                       else r[f"observer_accent_{rule}"] - r[f"observer_{which}_{rule}"]
                                                        for r in rows])
-                         for which in ("natural", "channel") for rule in RULES},
+                         for which in ("natural", "channel", "seeds") for rule in RULES},
         "layers": {},
     }
     if rows and "score" in rows[0]:
@@ -195,25 +203,39 @@ def summarize(rows: list[dict]) -> dict:
         summary["median_score_photo"] = statistics.median(s for r in rows for s in r["score_photo"])
     for layer in dict.fromkeys(r["layer"] for r in rows):
         mine = [r for r in rows if r["layer"] == layer]
-        summary["layers"][layer] = {f"{which}_{rule}": statistics.mean(r[f"observer_{which}_{rule}"] for r in mine)
+        summary["layers"][layer] = {f"{which}_{rule}": mean_of(r[f"observer_{which}_{rule}"] for r in mine)
                                     for which in REFERENCES for rule in RULES}
     return summary
 
 
+def median_of(values: list) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def mean_of(values) -> float | None:
+    measured = [v for v in values if v is not None]
+    return statistics.mean(measured) if measured else None
+
+
 def print_report(report: dict) -> None:
     print(f"accent: {report['raised']} of {report['accentuations']} accentuations above their photo; "
-          f"median gain {report['median_gain']:.3g} (x{report['median_ratio']:.2f}); moved "
-          f"{report['median_moved_levels']:.1f} levels, features {report['median_moved_features']:.1%} (medians); "
+          f"median gain {report['median_gain']:.3g} (x{report['median_ratio'] or float('nan'):.2f}); moved "
+          f"{report['median_moved_levels']:.1f} levels, features {report['median_moved_features'] or 0:.1%} (medians); "
           f"own photo the observer's nearest of the seed half for {report['own_photo_nearest']}"
           + (f"; score {report['median_score']:.2f} (its photos {report['median_score_photo']:.2f})"
              if "median_score" in report else ""), flush=True)
     for layer, row in report["layers"].items():
         print(f"  {layer:12s} observer (mean; nearest) " + ", ".join(
-            f"{which} {row[which + '_mean']:.3f}; {row[which + '_nearest']:.3f}" for which in REFERENCES))
+            f"{which} {row[which + '_mean']:.3f}; {row[which + '_nearest']:.3f}" for which in REFERENCES
+            if row[which + "_mean"] is not None))
     for key, value in report["observer"].items():
+        if value is None:
+            continue
         low, high = value["interval_95"]
         print(f"  observer with {key:20s} {value['mean']:.3f} (95% interval {low:.3f} to {high:.3f})")
     for key, value in report["accent_minus"].items():
+        if value is None:
+            continue
         low, high = value["interval_95"]
         print(f"  accent minus {key:16s} {value['mean']:+.3f} (95% interval {low:+.3f} to {high:+.3f})")
     seconds = report["seconds_per_filter"]

@@ -4,6 +4,7 @@ natural baseline is what the photos give, and the reports have them per layer.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +180,14 @@ def test_every_view_is_measured_with_a_model_observer(tiny_model, tmp_path, caps
     assert paired["mean"] == pytest.approx(np.mean(gains)) and paired["units"] == len(gains)
     out = capsys.readouterr().out
     assert "negative below all photos" in out and "against the channel picture alone" in out
+    # the accent view: seeds from one half of the 5 photos (3), test photos from the other (2)
+    accent = views["accent"]
+    assert accent["accentuations"] == 2 * 3 and len(accent["units"]) == 2
+    for unit in accent["units"]:
+        assert not set(unit["photos"]) & {Path(p).name for p in (Path(accent["tests"])).iterdir()}
+        assert all(0 <= unit[f"observer_{which}_mean"] <= 1 for which in ("accent", "channel", "seeds"))
+        assert unit["observer_natural_mean"] is None  # no photo of 3 is left for natural exemplars
+    assert "accentuations above their photo" in out
 
 
 def test_the_observer_gain_is_called_measurable_only_when_its_interval_is_above_zero():
