@@ -380,3 +380,20 @@ def test_a_pictures_key_holds_the_converters_version(tmp_path, monkeypatch):
     after = filter_params(settings, open_network(settings, Cache(tmp_path / "cache")), "fourier", "channel",
                           "features.0", 0)
     assert before["onnx_converter"] + 1 == after["onnx_converter"]
+
+
+def test_circuits_follow_an_onnx_files_padded_max_pool(tmp_path):
+    """PyTorch pads max pooling with -inf (a layer of the conversion's own): the
+    circuits walk through it as through any padding, as the Circuits papers do."""
+    from generator.circuits.expanded import Walker, expanded_weights, unit_stops
+    from generator.networks import conv_layers
+
+    net = Net()
+    x = net.relu(net.conv("input", "conv1", 3, 4, pads=[1, 1, 1, 1]), "relu")
+    x = net.node("MaxPool", [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
+    x = net.conv(x, "layer1.conv", 4, 2, pads=[1, 1, 1, 1])
+    keras_model = convert(net.save(tmp_path / "pool.onnx", x))
+    names = [layer.name for layer, _ in conv_layers(keras_model)]
+    walker = Walker(unit_stops(keras_model, names))
+    expanded = expanded_weights(keras_model, "layer1.conv", walker)
+    assert list(expanded) == ["conv1"] and np.abs(expanded["conv1"].weights).sum() > 0

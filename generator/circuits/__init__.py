@@ -24,7 +24,7 @@ from ..cache import atomic_write
 from ..names import safe_name
 
 # Bump when what is cached per layer changes (the path's rules, the ranking, the fields).
-CIRCUITS_VERSION = 1
+CIRCUITS_VERSION = 2  # 2: an ONNX file's padding before max pooling and Clip are followed
 SET_ASIDE = ("ReLU and the other nonlinearities (and LRN) are set aside; max pooling counts as the identity "
              "(spread over its window where it strides); BatchNorms are folded; borders are left out")
 

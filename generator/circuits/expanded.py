@@ -38,7 +38,12 @@ IDENTITY = {"Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D
             "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Identity", "InputSpec"}
 # Nonlinearities, set aside (the Circuits papers' convention): the unit rule's, and local response normalization.
 NONLINEAR = {"ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "ThresholdedReLU"}
-NONLINEAR_NAMES = ("lrn", "localresponse")  # a model's own LRN layer (GoogLeNet's CaffeLRN), by its class name
+# A model's own LRN layer (GoogLeNet's CaffeLRN, an ONNX file's LocalResponseNorm) and an
+# ONNX file's Clip (a ReLU6 with another floor), by class name.
+NONLINEAR_NAMES = ("lrn", "localresponse", "clip")
+# Padding by class, subclasses included: an ONNX file's ConstantPadding2D (the -inf border
+# PyTorch's max pooling has) is a ZeroPadding2D to everything that reads geometry.
+PADDING_KINDS = {"ConstantPadding2D": "ZeroPadding2D"}
 
 
 class Unfollowable(Exception):
@@ -137,6 +142,7 @@ class Walker:
         if not inputs:  # the model's input: no conv unit before it
             return {}
         kind = type(layer).__name__
+        kind = PADDING_KINDS.get(kind, kind)
         if kind in ("Concatenate",):
             return self.concatenate(layer, inputs)
         if kind in ("Add", "Subtract", "Average"):
