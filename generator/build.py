@@ -80,10 +80,11 @@ def build(
     if shard:
         return build_shard(settings, net, cache, keys, wanted, shard, progress, seeds)
     activations, todo = find_cached(cache, keys, progress)
+    circuits = network_circuits(net, cache, wanted)  # from the weights; cached per layer; the live site shows them too
     live = None
     if live_site and write_record and todo:
         live = LiveSite(live_site, cache.root, unique_model_name(cache.root, net), settings, net, chosen, wanted,
-                        keys, activations, precisions, todo, private_photos)
+                        keys, activations, precisions, todo, private_photos, circuits)
         live.start()
     started = time.perf_counter()
     if todo:
@@ -96,7 +97,7 @@ def build(
     record = make_record(settings, net, chosen, wanted, keys, activations, precisions)
     record["model"] = claim_model_name(cache.root, net, progress)
     record["computed"] = {"filters": sum(map(len, todo.values())), "seconds": time.perf_counter() - started}
-    attach_circuits(record, *network_circuits(net, cache, wanted))  # from the weights; cached per layer
+    attach_circuits(record, *circuits)
     if examples:
         attach_examples(record, *(found or make_examples(net, chosen, wanted, examples, cache, progress,
                                                          lambda m: report(m, progress))))

@@ -10,7 +10,6 @@ the site ends file for file as a render after the build makes it.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict
@@ -18,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .cache import atomic_write
+from .circuits import attach_circuits
+from .circuits.page import dumps as record_json  # json.dumps(indent=1), the circuits compact
 from .records import make_record, record_path
 
 # Within a layer that takes long, the progress shown is refreshed this often.
@@ -33,11 +34,13 @@ class LiveSite:
     """The partial record and the site, brought up to date as filters finish."""
 
     def __init__(self, site_dir: Path, cache_root: Path, model: str, settings, net, chosen, wanted, keys,
-                 activations: dict, precisions: dict, todo: dict, private_photos: bool = False):
+                 activations: dict, precisions: dict, todo: dict, private_photos: bool = False,
+                 circuits: tuple | None = None):
         self.site_dir, self.cache_root, self.model = Path(site_dir), cache_root, model
         self.private_photos = private_photos  # render's --private-photos
         self.settings, self.net, self.chosen, self.wanted, self.keys = settings, net, chosen, wanted, keys
         self.precisions = precisions
+        self.circuits = circuits  # each filter's inputs and outputs, and their summary (generator/circuits)
         self.activations = dict(activations)  # every finished (method, view, layer, index): cached or computed
         self.groups = list(todo)  # (method, view, layer) in the order the engine computes them
         self.computing: str | None = self.groups[0][2]  # the layer the engine is on
@@ -75,7 +78,7 @@ class LiveSite:
     def refresh(self, state: str = "building") -> None:
         from .site import render
 
-        atomic_write(record_path(self.cache_root, self.model), json.dumps(self.record(state), indent=1).encode())
+        atomic_write(record_path(self.cache_root, self.model), record_json(self.record(state)))
         started = time.perf_counter()
         render(self.cache_root, self.site_dir, private_photos=self.private_photos)
         self.last_end = time.perf_counter()
@@ -90,6 +93,8 @@ class LiveSite:
         record = make_record(self.settings, self.net, finished, self.wanted, self.keys, self.activations,
                              self.precisions)
         record["model"] = self.model
+        if self.circuits:
+            attach_circuits(record, *self.circuits)
         record["pending"] = [
             {**asdict(layer), "indices": self.wanted[layer.name], "done": len(done_in[layer.name]),
              "computing": layer.name == self.computing}

@@ -12,7 +12,7 @@ import jinja2
 from ..cache import Cache, atomic_write, ensure_writable
 from ..errors import AtlasError
 from ..records import read_records
-from ..circuits.page import circuit_fields, circuits_view, dumps as circuits_dumps
+from ..circuits.page import CircuitPages, circuit_fields, dumps as circuits_dumps
 from ..words import plural
 from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
@@ -104,10 +104,11 @@ def collect_pages(model: ModelPage, cache: Cache, emit, private_photos: bool = F
 def link_circuits(model: ModelPage) -> None:
     """Each filter page's inputs and outputs (generator/circuits/page.py), linked to the pages this atlas has."""
     pages = {(layer.name, f.index): f for layer in model.layers for f in layer.filters}
+    shown = CircuitPages(pages)
     for layer in layer_records(model.record):
         for entry in layer["entries"]:
             page = pages[(layer["name"], entry["index"])]
-            page.circuits = circuits_view(layer["name"], entry, model.record, pages, "../" * page.path.count("/"))
+            page.circuits = shown.view(layer["name"], entry, model.record, "../" * page.path.count("/"))
             page.circuit_fields = circuit_fields(entry)
 
 
