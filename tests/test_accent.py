@@ -140,10 +140,13 @@ def test_accent_shards_merge_and_show_beside_the_photos(atlas, tiny_model, tmp_p
     assert {key for layer in read_record(single)["layers"] for entry in layer["entries"]
             for key in (image["key"] + ".png" for image in entry["images"])} == set(shards[0] + shards[1])
 
-    # Every accentuation raised its unit above its photo, as it says in the picture
-    for png in (single / "filters").rglob("*.png"):
-        accent = decode_png(png.read_bytes())[1]["accent"]
-        assert accent["unit"] > accent["unit_on_photo"]
+    # Each picture says which photo it started from, where, and how far it moved from it
+    for layer in read_record(single)["layers"]:
+        for entry in layer["entries"]:
+            for image, example in zip(entry["images"], entry["examples"]["top"]):
+                accent = decode_png((single / "filters" / image["key"][:2] / f"{image['key']}.png").read_bytes())[1]["accent"]
+                assert (accent["photo"], accent["box"]) == (example["photo"], example["box"])
+                assert accent["features_layer"] == "block1_conv1" and accent["moved_levels"] > 0
 
     site = tmp_path / "site"
     assert atlas("render", "--cache-dir", single, "--site-dir", site)[0] == 0

@@ -66,10 +66,10 @@ def test_unit_views_are_built_cached_and_shown_on_the_unit_page(atlas, tiny_mode
     assert "for the negative view" in down and "Photos that drive it lowest" in down
     assert "of the way from an average photo" in page or "above every photo" in page
     grid = (site / "tiny" / "layers" / "block2_conv1.html").read_text()
-    for view in ("channel", "neuron", "negative", "diversity", "example"):
+    for view in ("channel", "neuron", "negative", "diversity", "accent", "example"):
         assert f'value="{view}"' in grid and f"data-show-{view}=" in grid
     manifest = json.loads((site / "atlas.json").read_text())["models"][0]
-    assert set(manifest["views"]) == {"channel", "neuron", "negative", "diversity"}
+    assert set(manifest["views"]) == {"channel", "neuron", "negative", "diversity", "accent"}
     shown = manifest["blocks"][1]["layers"][0]["filters"][2]["pictures"]
     assert [p["view"] for p in shown].count("diversity") == 3
 
