@@ -42,7 +42,7 @@ from .cache import Cache, cache_key
 from .errors import AtlasError
 from .examples import ExampleOptions
 from .imaging import decode_png
-from .observer import Observer, pairs_right, resized
+from .observer import REPO, Observer, pairs_right
 from .optvis.views import ACCENT_PHOTOS
 from .photos import find_photos, load_photo
 
@@ -50,6 +50,9 @@ SHOWN = 10  # test photos, top and bottom
 NEXT_TOP = 9  # natural exemplars: the seed half's photos after the seeds
 RULES = ("mean", "nearest")
 REFERENCES = ("accent", "accent_whole", "natural", "channel", "seeds")
+# make quality's defaults (quality.py), named again here: quality imports this module through view_quality
+DEFAULT_MODEL_FILE = REPO.parent / "shared" / "models" / "mobilenet_v1_0.75_224_imagenet.keras"
+DEFAULT_IMAGES = REPO.parent / "shared" / "imagenet-samples"
 
 
 def split_photos(folder: Path, cache_dir: Path) -> tuple[Path, Path]:
@@ -272,8 +275,6 @@ def contact_sheet(report: dict, cache_dir: Path, out: Path, size: int = 128) -> 
 
 
 def parser() -> argparse.ArgumentParser:
-    from .quality import DEFAULT_IMAGES, DEFAULT_MODEL_FILE
-
     p = argparse.ArgumentParser(prog="python -m generator.accent_quality", description=__doc__.splitlines()[0])
     p.add_argument("--model", default=str(DEFAULT_MODEL_FILE))
     p.add_argument("--images", default=str(DEFAULT_IMAGES))
