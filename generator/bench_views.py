@@ -16,7 +16,7 @@ import numpy as np
 
 from .description import describe
 from .optvis.methods import DEFAULT_METHOD, METHODS
-from .optvis.views import DEFAULT_VIEWS, VIEW_NAMES, make_view, parse_views
+from .optvis.views import DEFAULT_VIEWS, SEEDED_VIEWS, VIEW_NAMES, make_view, parse_views
 from .imaging import filter_seed
 from .errors import AtlasError
 from .networks import ConvLayer, folds_batchnorm
@@ -187,10 +187,17 @@ def print_views(views: dict) -> None:
 
 
 def selected_views(spec: str) -> tuple[str, ...]:
-    """--views: unit (every view), names like channel,neuron, or none."""
+    """--views: unit (every view made from noise), names like channel,neuron, or
+    none. Bench takes no photos, so not the views seeded by them (accent: its
+    cost is in docs/accentuation.md, from generator.accent_quality)."""
     if spec == "none":
         return ()
     try:
-        return parse_views(spec)
+        views = parse_views(spec)
     except AtlasError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    seeded = [view for view in views if view in SEEDED_VIEWS]
+    if seeded and spec.strip() != "unit":
+        raise argparse.ArgumentTypeError(f"make bench takes no photos, so not the {seeded[0]} view "
+                                         "(python -m generator.accent_quality measures its cost)")
+    return tuple(view for view in views if view not in SEEDED_VIEWS)

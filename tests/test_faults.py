@@ -237,7 +237,7 @@ def test_truncated_and_mismatched_weights(atlas, vgg16_weights, tiny_model, tmp_
 def test_unknown_model_name(atlas, tmp_path):
     code, _, err = atlas("build", "--model", "alexnet", "--cache-dir", tmp_path / "c")
     assert code == 1 and "unknown model 'alexnet'; choose one of: convnext_tiny, densenet121," in err
-    assert "vgg16, vgg19, or a path to a .keras file" in err and len(err.strip().splitlines()) == 1
+    assert "vgg16, vgg19, or a path to a .keras or .onnx file" in err and len(err.strip().splitlines()) == 1
 
 
 def test_hostile_layer_names_are_escaped_and_kept_inside_the_site(atlas, tmp_path):
