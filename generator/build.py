@@ -17,13 +17,12 @@ from tqdm import tqdm
 from . import interrupts, networks as models
 from .cache import Cache, atomic_write, ensure_writable
 from .circuits import attach_circuits, network_circuits
-from .circuits.page import dumps as record_json  # json.dumps(indent=1), the circuits compact
 from .description import Network, open_network
 from .examples import ExampleOptions, make_examples
 from .names import model_name
 from .precision import auto_precision
 from .examples.measure import measure_pictures
-from .records import (attach_examples, attach_measures, make_record, record_path,
+from .records import (attach_examples, attach_measures, make_record, record_json, record_path,
                       record_pictures, unique_model_name)
 from .live import LiveSite
 from .imaging import filter_seed

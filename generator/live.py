@@ -18,8 +18,7 @@ from pathlib import Path
 
 from .cache import atomic_write
 from .circuits import attach_circuits
-from .circuits.page import dumps as record_json  # json.dumps(indent=1), the circuits compact
-from .records import make_record, record_path
+from .records import make_record, record_json, record_path
 
 # Within a layer that takes long, the progress shown is refreshed this often.
 REFRESH_S = 60

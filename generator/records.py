@@ -8,6 +8,8 @@ were given.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -153,3 +155,30 @@ def upgrade(record: dict, cache_root: Path) -> dict:
             for image in entry["images"]:
                 image.setdefault("precision", record["settings"]["precision"])
     return record
+
+
+def record_json(data) -> bytes:
+    """A build record (or atlas.json) as `json.dumps(data, indent=1)`, but each
+    circuits `inputs` and `outputs` list of links on one line, written by the
+    C encoder: with an indent, Python's own encoder
+    writes every number of every kernel on a line of its own, which took 40 s
+    and 58 MB for a VGG16 atlas's 76,000 links (the same JSON values either way)."""
+    token = f"circuits-{uuid.uuid4().hex}-"
+    compact: list[str] = []
+
+    def strip(value):
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if key in ("inputs", "outputs") and isinstance(item, list):
+                    compact.append(json.dumps(item, separators=(",", ":")))
+                    out[key] = f"{token}{len(compact) - 1}"
+                else:
+                    out[key] = strip(item)
+            return out
+        if isinstance(value, list):
+            return [strip(item) for item in value]
+        return value
+
+    text = json.dumps(strip(data), indent=1)
+    return re.sub(f'"{token}(\\d+)"', lambda m: compact[int(m.group(1))], text).encode()

@@ -10,10 +10,6 @@ atlas renders them in seconds.
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
-
 from markupsafe import Markup, escape
 
 SIDE = 48  # pixels on a heat map's longer side, whatever the kernel's size
@@ -109,29 +105,3 @@ class CircuitPages:
 def circuit_fields(entry: dict) -> dict:
     """A filter's `inputs` and `outputs` for atlas.json, as the record keeps them."""
     return {key: entry[key] for key in ("inputs", "outputs") if key in entry}
-
-
-def dumps(data) -> bytes:
-    """`json.dumps(data, indent=1)`, but each `inputs` and `outputs` list of links
-    on one line, written by the C encoder: with an indent, Python's own encoder
-    writes every number of every kernel on a line of its own, which took 40 s
-    and 58 MB for a VGG16 atlas's 76,000 links (the same JSON values either way)."""
-    token = f"circuits-{uuid.uuid4().hex}-"
-    compact: list[str] = []
-
-    def strip(value):
-        if isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                if key in ("inputs", "outputs") and isinstance(item, list):
-                    compact.append(json.dumps(item, separators=(",", ":")))
-                    out[key] = f"{token}{len(compact) - 1}"
-                else:
-                    out[key] = strip(item)
-            return out
-        if isinstance(value, list):
-            return [strip(item) for item in value]
-        return value
-
-    text = json.dumps(strip(data), indent=1)
-    return re.sub(f'"{token}(\\d+)"', lambda m: compact[int(m.group(1))], text).encode()

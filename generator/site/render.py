@@ -11,8 +11,8 @@ import jinja2
 
 from ..cache import Cache, atomic_write, ensure_writable
 from ..errors import AtlasError
-from ..records import read_records
-from ..circuits.page import CircuitPages, circuit_fields, dumps as circuits_dumps
+from ..records import read_records, record_json
+from ..circuits.page import CircuitPages, circuit_fields
 from ..words import plural
 from .files import MODEL_MARKER, place_examples, place_image, remove_stale
 from .pages import VIEW_SUMMARIES, VIEW_TITLES, BlockPage, FilterPage, LayerPage, ModelPage, Picture
@@ -72,7 +72,7 @@ def render(cache_dir: Path, site_dir: Path, private_photos: bool = False) -> int
     for name in STATIC:
         emit(name, TEMPLATES.joinpath(name).read_bytes())
     emit("atlas-index.js", b"window.ATLAS = " + json.dumps(jump_index(models)).encode() + b";\n")
-    emit("atlas.json", circuits_dumps({"models": [manifest(model) for model in models]}))  # indent=1
+    emit("atlas.json", record_json({"models": [manifest(model) for model in models]}))  # indent=1
     emit(".nojekyll", b"")  # GitHub Pages: serve files as they are
     remove_stale(site, written)
     return len(pages)
